@@ -1,0 +1,23 @@
+"""Production: everything from base, plus the settings a public deployment must have.
+
+Fails at start-up when a required value is missing, rather than running half-configured.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import DATABASES, DEBUG, SITE_URL, env
+
+if DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off in production.")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    raise ImproperlyConfigured("Production needs DATABASE_URL pointing at PostgreSQL.")
+if not SITE_URL.startswith("https://") and not env.bool("ALLOW_HTTP_SITE_URL", default=False):
+    raise ImproperlyConfigured("SITE_URL must be https:// in production.")
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True

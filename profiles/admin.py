@@ -1,0 +1,370 @@
+"""The marketer's view of the master list: search, filter, edit, history, import, export."""
+
+import zoneinfo
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from core.spreadsheet import csv_stream
+
+from . import services
+from .models import ChangeSource, ImportJob, Profile, ProfileChange
+from .selectors import EXPORT_COLUMNS, profile_export_rows
+from .validation import WRITABLE_FIELDS, postal_code_normalise, profile_data_clean
+
+VALUE_FIGURES = ("order_count", "total_spent", "first_order_at", "last_order_at", "last_seen_at")
+
+
+def _timezone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+class ProfileAdminForm(forms.ModelForm):
+    """Checks with the same rules as every other way in (profile_data_clean)."""
+
+    timezone = forms.ChoiceField(label=_("time zone"), choices=_timezone_choices)
+
+    class Meta:
+        model = Profile
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        fields = [f for f in WRITABLE_FIELDS if f in cleaned and f != "custom_attributes"]
+        data = {f: cleaned[f] for f in fields}
+        try:
+            clean = profile_data_clean(data, today=timezone.localdate(), require_email=True)
+        except ValidationError as exc:
+            for field, errors in exc.error_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+            return cleaned
+        cleaned.update(clean)
+        return cleaned
+
+
+class HasOrdersFilter(admin.SimpleListFilter):
+    title = _("has orders")
+    parameter_name = "has_orders"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Profile]) -> QuerySet[Profile]:
+        if self.value() == "yes":
+            return queryset.filter(order_count__gt=0)
+        if self.value() == "no":
+            return queryset.filter(order_count=0)
+        return queryset
+
+
+class ProfileChangeInline(admin.TabularInline):
+    model = ProfileChange
+    fields = ("changed_at", "source", "actor", "what_changed", "note")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ("-changed_at", "-id")
+    verbose_name_plural = _("change history (latest 50)")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ProfileChange]:
+        qs = super().get_queryset(request).select_related("actor")
+        ids = list(qs.order_by("-changed_at", "-id").values_list("id", flat=True)[:50])
+        return qs.filter(id__in=ids)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("what changed"))
+    def what_changed(self, change: ProfileChange) -> str:
+        return change_summary(change)
+
+
+def change_summary(change: ProfileChange) -> str:
+    if change.erased:
+        return format_html(
+            "<em>{}</em>: {}",
+            gettext("personal data erased"),
+            ", ".join(sorted(change.changes)),
+        )
+    return format_html_join(
+        "",
+        "<div><strong>{}</strong>: {} → {}</div>",
+        (
+            (field, _shown(old), _shown(new))
+            for field, (old, new) in sorted(change.changes.items())
+        ),
+    )
+
+
+def _shown(value: Any) -> str:
+    if value in (None, ""):
+        return "—"
+    return str(value)
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    form = ProfileAdminForm
+    list_display = (
+        "user_id",
+        "email",
+        "first_name",
+        "last_name",
+        "postal_code",
+        "city",
+        "country",
+        "language",
+        "lifecycle_stage",
+        "order_count",
+        "total_spent",
+        "last_order_at",
+        "created_at",
+    )
+    list_display_links = ("user_id", "email")
+    list_filter = (
+        "lifecycle_stage",
+        "language",
+        "country",
+        ("created_at", admin.DateFieldListFilter),
+        HasOrdersFilter,
+    )
+    search_fields = ("=user_id", "email", "first_name", "last_name", "=postal_code")
+    search_help_text = _("Search by user id, email, name or postal code.")
+    readonly_fields = (*VALUE_FIGURES, "created_at", "updated_at")
+    ordering = ("-created_at",)
+    list_per_page = 50
+    show_full_result_count = False
+    actions = ["export_selected"]
+    inlines = [ProfileChangeInline]
+    change_list_template = "admin/profiles/profile/change_list.html"
+    fieldsets = (
+        (None, {"fields": ("user_id", "email", "first_name", "last_name", "birth_date", "phone")}),
+        (_("Address"), {"fields": ("street", "house_number", "postal_code", "city", "country")}),
+        (
+            _("Preferences and segment"),
+            {"fields": ("language", "timezone", "lifecycle_stage", "acquisition_source")},
+        ),
+        (_("Value (kept by events, read-only)"), {"fields": VALUE_FIGURES}),
+        (_("Custom attributes"), {"fields": ("custom_attributes",)}),
+        (None, {"fields": ("created_at", "updated_at")}),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Profile | None = None) -> Any:
+        # The user id is the shop's key: set once, never edited by hand.
+        if obj is not None:
+            return (*self.readonly_fields, "user_id")
+        return self.readonly_fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Profile], search_term: str
+    ) -> tuple[QuerySet[Profile], bool]:
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        # "1234ab" finds "1234 AB": postal codes are stored normalised.
+        try:
+            postal_code = postal_code_normalise(search_term, country="NL")
+        except ValidationError:
+            postal_code = ""
+        if postal_code and postal_code != search_term:
+            results = results | queryset.filter(postal_code=postal_code)
+        return results, duplicates
+
+    def save_model(self, request: HttpRequest, obj: Profile, form: Any, change: bool) -> None:
+        data = {
+            f: form.cleaned_data[f]
+            for f in WRITABLE_FIELDS
+            if f in form.cleaned_data and (not change or f in form.changed_data)
+        }
+        if change:
+            current = Profile.objects.get(pk=obj.pk)
+            if "custom_attributes" in data:
+                # The form shows the whole set: a key the marketer deleted is removed.
+                new = data["custom_attributes"] or {}
+                gone = {k: None for k in current.custom_attributes if k not in new}
+                data["custom_attributes"] = {**gone, **new}
+            services.profile_update(
+                profile=current, data=data, source=ChangeSource.ADMIN, actor=request.user
+            )
+        else:
+            created = services.profile_create(
+                user_id=form.cleaned_data["user_id"],
+                data=data,
+                source=ChangeSource.ADMIN,
+                actor=request.user,
+            )
+            obj.pk = created.pk
+
+    # --- Export ----------------------------------------------------------------------
+
+    def _csv_response(self, queryset: QuerySet[Profile]) -> StreamingHttpResponse:
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response = StreamingHttpResponse(
+            csv_stream(EXPORT_COLUMNS, profile_export_rows(queryset)),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="klantbeeld-profiles-{stamp}.csv"'
+        return response
+
+    @admin.action(description=_("Export selected customers to CSV"), permissions=["view"])
+    def export_selected(self, request: HttpRequest, queryset: QuerySet[Profile]) -> HttpResponse:
+        return self._csv_response(queryset)
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """The whole current list, with the search and filters the marketer has on."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        return self._csv_response(changelist.get_queryset(request))
+
+    # --- Import ----------------------------------------------------------------------
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not (self.has_add_permission(request) and self.has_change_permission(request)):
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            job = services.import_job_create(
+                filename=upload.name, content=upload.read(), dry_run=True, actor=request.user
+            )
+            return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Import customers"),
+            "form": form,
+            "opts": self.opts,
+            "columns": EXPORT_COLUMNS[:15],
+            "recent_jobs": ImportJob.objects.order_by("-created_at")[:10],
+        }
+        return TemplateResponse(request, "admin/profiles/profile/import.html", context)
+
+    def get_urls(self) -> list[Any]:
+        extra = [
+            path("export/", self.admin_site.admin_view(self.export_view), name="profiles_profile_export"),
+            path("import/", self.admin_site.admin_view(self.import_view), name="profiles_profile_import"),
+        ]
+        return extra + super().get_urls()
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("CSV or XLSX file"),
+        help_text=_("The first row names the columns; user_id and email are required."),
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if not upload.name.lower().endswith((".csv", ".txt", ".xlsx", ".xlsm")):
+            raise ValidationError(_("Upload a .csv or .xlsx file."))
+        if upload.size > 200 * 1024 * 1024:
+            raise ValidationError(_("The file is larger than 200 MB; use the import_profiles command."))
+        return upload
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = (
+        "filename",
+        "dry_run",
+        "status",
+        "progress",
+        "created_count",
+        "updated_count",
+        "unchanged_count",
+        "error_count",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("status", "dry_run")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # imports start from the customer list's "Import" button
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("progress"))
+    def progress(self, job: ImportJob) -> str:
+        return f"{job.percent}%"
+
+    def get_urls(self) -> list[Any]:
+        extra = [
+            path(
+                "<int:pk>/run/",
+                self.admin_site.admin_view(self.run_view),
+                name="profiles_importjob_run",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def run_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """After a dry run the marketer confirms: the same file is imported for real."""
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[pk]))
+        if not (request.user.has_perm("profiles.add_profile") and request.user.has_perm("profiles.change_profile")):
+            raise PermissionDenied
+        dry = get_object_or_404(ImportJob, pk=pk, dry_run=True, status=ImportJob.Status.DONE)
+        job = services.import_job_create(
+            filename=dry.filename, content=bytes(dry.content), dry_run=False, actor=request.user
+        )
+        messages.info(request, gettext("The import has started."))
+        return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        """Progress while it runs (the page refreshes itself), then the outcome per row."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": str(job),
+            "opts": self.opts,
+            "job": job,
+            "running": job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING),
+            "can_import": job.dry_run
+            and job.status == ImportJob.Status.DONE
+            and request.user.has_perm("profiles.add_profile")
+            and request.user.has_perm("profiles.change_profile"),
+        }
+        return TemplateResponse(request, "admin/profiles/importjob/detail.html", context)
+
+
+@admin.register(ProfileChange)
+class ProfileChangeAdmin(admin.ModelAdmin):
+    list_display = ("changed_at", "profile", "source", "actor", "what_changed")
+    list_filter = ("source", ("changed_at", admin.DateFieldListFilter))
+    search_fields = ("=profile__user_id",)
+    search_help_text = _("Search by user id.")
+    list_select_related = ("profile", "actor")
+    show_full_result_count = False
+    readonly_fields = ("profile", "changed_at", "source", "actor", "created", "what_changed", "note", "erased")
+    exclude = ("changes",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("what changed"))
+    def what_changed(self, change: ProfileChange) -> str:
+        return change_summary(change)

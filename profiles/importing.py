@@ -1,0 +1,406 @@
+"""Import existing accounts from CSV or XLSX: upsert by user id, one bulk write per chunk.
+
+Rows are checked with the same rules as every other way in (`profile_data_clean`). A bad
+row is reported with its spreadsheet row number (the header is row 1) and the reason,
+and the good rows go in. A dry run does all the checking and writes nothing.
+"""
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .models import ChangeSource, ImportJob, Profile, ProfileChange
+from .services import changes_apply, history_value, profile_upsert
+from .validation import WRITABLE_FIELDS, profile_data_clean
+
+# Column names a Dutch or English spreadsheet is likely to use, mapped to our fields.
+HEADER_ALIASES = {
+    "user_id": ["userid", "user", "klantnummer", "klant_id", "customer_id", "customer_number"],
+    "email": ["e_mail", "emailadres", "e_mailadres", "email_address", "mail"],
+    "first_name": ["voornaam", "firstname", "given_name"],
+    "last_name": ["achternaam", "lastname", "surname", "family_name"],
+    "birth_date": ["geboortedatum", "birthday", "date_of_birth", "dob", "birthdate"],
+    "phone": ["telefoon", "telefoonnummer", "phone_number", "mobile", "mobiel"],
+    "street": ["straat", "street_name"],
+    "house_number": ["huisnummer", "number"],
+    "postal_code": ["postcode", "zip", "zipcode", "zip_code", "postcode_nl"],
+    "city": ["plaats", "woonplaats", "stad", "town"],
+    "country": ["land", "country_code"],
+    "language": ["taal", "locale"],
+    "timezone": ["tijdzone", "time_zone"],
+    "lifecycle_stage": ["stage", "fase", "levensfase"],
+    "acquisition_source": ["bron", "source", "herkomst"],
+    "custom_attributes": [],
+}
+_ALIAS = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in [name, *aliases]}
+# Columns our own export writes that are not for import (figures kept by events).
+READ_ONLY_COLUMNS = {
+    "order_count",
+    "total_spent",
+    "first_order_at",
+    "last_order_at",
+    "last_seen_at",
+    "created_at",
+    "updated_at",
+}
+MAX_ERRORS_KEPT = 1000
+MAX_PREVIEW = 100
+_FORMULA_ESCAPED = re.compile(r"^'[=+\-@\t\r]")
+
+
+@dataclass
+class RowError:
+    row: int
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "field": self.field, "message": self.message}
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    error_count: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    preview: list[dict[str, Any]] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
+
+    def refuse(self, row: int, field_name: str, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(RowError(row, field_name, message))
+
+    def show(self, row: int, user_id: str, action: str, changes: dict[str, Any]) -> None:
+        if len(self.preview) < MAX_PREVIEW:
+            self.preview.append({"row": row, "user_id": user_id, "action": action, "changes": changes})
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be read (not CSV/XLSX, no user_id column, …)."""
+
+
+def header_normalise(name: str) -> str:
+    key = re.sub(r"[\s\-.]+", "_", str(name or "").strip().lower())
+    return _ALIAS.get(key, str(name or "").strip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = value.date() if value.time() == dt.time(0) else value
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    if _FORMULA_ESCAPED.match(text):  # undo our own export's formula escaping
+        text = text[1:]
+    return text
+
+
+def _decode(content: bytes) -> str:
+    for encoding in ("utf-8-sig", "cp1252"):  # Excel on Windows still saves CSV as cp1252
+        try:
+            return content.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ImportFileError(_("The file is not UTF-8 or Windows-1252 text."))
+
+
+def table_read(content: bytes, filename: str) -> tuple[list[str], Iterator[list[Any]], int]:
+    """(header, data rows, number of data rows) of a CSV or XLSX file."""
+    if filename.lower().endswith((".xlsx", ".xlsm")):
+        from openpyxl import load_workbook
+
+        try:
+            book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many kinds for a damaged file
+            raise ImportFileError(_("The file is not a readable XLSX workbook.")) from exc
+        sheet = book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = [str(h or "") for h in next(rows, [])]
+        total = max(0, (sheet.max_row or 1) - 1)
+        return header, (list(r) for r in rows), total
+    text = _decode(content)
+    sample = text[:65536]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    header = next(reader, [])
+    total = max(0, sum(1 for line in text.splitlines() if line.strip()) - 1)
+    return header, reader, total
+
+
+def _row_data(header: list[str], values: list[Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """(user id, profile data, custom attributes) of one row; empty cells are left out."""
+    data: dict[str, Any] = {}
+    attrs: dict[str, str] = {}
+    user_id = ""
+    for name, raw in zip(header, values, strict=False):
+        value = _cell(raw)
+        if not value or not name or name in READ_ONLY_COLUMNS:
+            continue
+        if name == "user_id":
+            user_id = value
+        elif name == "custom_attributes":
+            data["custom_attributes"] = value
+        elif name in WRITABLE_FIELDS:
+            data[name] = value
+        else:
+            attrs[name] = value
+    return user_id, data, attrs
+
+
+@dataclass
+class _Row:
+    number: int
+    user_id: str
+    data: dict[str, Any]
+
+
+class _Importer:
+    def __init__(self, *, dry_run: bool, actor: AbstractBaseUser | None, now: dt.datetime, note: str):
+        self.dry_run = dry_run
+        self.actor = actor
+        self.now = now
+        self.note = note
+        self.report = ImportReport()
+        self.seen_user_ids: dict[str, int] = {}
+        self.seen_emails: dict[str, int] = {}
+
+    def chunk(self, rows: list[_Row]) -> None:
+        existing = {p.user_id: p for p in Profile.objects.filter(user_id__in=[r.user_id for r in rows])}
+        cleaned: list[tuple[_Row, dict[str, Any]]] = []
+        for row in rows:
+            first = self.seen_user_ids.setdefault(row.user_id, row.number)
+            if first != row.number:
+                self.report.refuse(row.number, "user_id", _("User id also on row %(row)d.") % {"row": first})
+                continue
+            profile = existing.get(row.user_id)
+            country = profile.country.code if profile and profile.country else ""
+            try:
+                clean = profile_data_clean(
+                    _parse_attrs(row.data), today=self.now.date(), country_default=country,
+                    require_email=profile is None,
+                )
+            except ValidationError as exc:
+                for name, messages in exc.message_dict.items():
+                    self.report.refuse(row.number, name, " ".join(messages))
+                continue
+            cleaned.append((row, clean))
+
+        emails = [c["email"] for _, c in cleaned if "email" in c]
+        owners = dict(Profile.objects.filter(email__in=emails).values_list("email", "user_id"))
+        new: list[tuple[_Row, Profile, dict[str, Any]]] = []
+        changed: list[tuple[_Row, Profile, dict[str, Any]]] = []
+        for row, clean in cleaned:
+            email = clean.get("email")
+            if email:
+                owner = owners.get(email)
+                first = self.seen_emails.setdefault(email, row.number)
+                if owner is not None and owner != row.user_id:
+                    self.report.refuse(row.number, "email", _("Email address belongs to customer %(user_id)s.") % {"user_id": owner})
+                    continue
+                if first != row.number:
+                    self.report.refuse(row.number, "email", _("Email address also on row %(row)d.") % {"row": first})
+                    continue
+            profile = existing.get(row.user_id)
+            if profile is None:
+                profile = Profile(user_id=row.user_id, **clean)
+                values = {k: [None, history_value(v)] for k, v in clean.items() if v not in ("", None, {})}
+                new.append((row, profile, values))
+                self.report.show(row.number, row.user_id, "create", values)
+            else:
+                changes = changes_apply(profile, clean)
+                if changes:
+                    changed.append((row, profile, changes))
+                    self.report.show(row.number, row.user_id, "update", changes)
+                else:
+                    self.report.unchanged += 1
+        if self.dry_run:
+            self.report.created += len(new)
+            self.report.updated += len(changed)
+            return
+        try:
+            self._write(new, changed)
+        except IntegrityError:
+            # Someone else wrote one of these customers meanwhile: go row by row.
+            self._write_one_by_one([row for row, _, _ in new + changed])
+            return
+        self.report.created += len(new)
+        self.report.updated += len(changed)
+
+    def _write(self, new: list, changed: list) -> None:
+        with transaction.atomic():
+            Profile.objects.bulk_create([p for _, p, _ in new])
+            fields = sorted({f for _, _, changes in changed for f in changes})
+            if changed:
+                for _, profile, _ in changed:
+                    profile.updated_at = self.now
+                Profile.objects.bulk_update([p for _, p, _ in changed], [*fields, "updated_at"])
+            ProfileChange.objects.bulk_create(
+                [
+                    ProfileChange(
+                        profile=profile, changed_at=self.now, source=ChangeSource.IMPORT,
+                        actor=self.actor, created=created, changes=changes, note=self.note,
+                    )
+                    for created, batch in ((True, new), (False, changed))
+                    for _, profile, changes in batch
+                ]
+            )
+
+    def _write_one_by_one(self, rows: list[_Row]) -> None:
+        for row in rows:
+            try:
+                _, created = profile_upsert(
+                    user_id=row.user_id, data=_parse_attrs(row.data), source=ChangeSource.IMPORT,
+                    actor=self.actor, now=self.now,
+                )
+            except ValidationError as exc:
+                for name, messages in exc.message_dict.items():
+                    self.report.refuse(row.number, name, " ".join(messages))
+                continue
+            if created:
+                self.report.created += 1
+            else:
+                self.report.updated += 1
+
+
+def _parse_attrs(data: dict[str, Any]) -> dict[str, Any]:
+    """The custom_attributes column holds JSON (as our export writes it); parse it."""
+    value = data.get("custom_attributes")
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value  # profile_data_clean refuses it with a message naming the field
+        return {**data, "custom_attributes": parsed}
+    return data
+
+
+def profiles_import(
+    *,
+    content: bytes,
+    filename: str,
+    dry_run: bool,
+    actor: AbstractBaseUser | None = None,
+    now: dt.datetime | None = None,
+    chunk_size: int | None = None,
+    progress: Callable[[int, int, ImportReport], None] | None = None,
+) -> ImportReport:
+    """Upsert the customers in a CSV/XLSX file by user id; returns what happened per row.
+
+    Refuses the whole file (ImportFileError) only when it cannot be read or has no
+    user_id or email column; otherwise refuses single rows and imports the rest. Each
+    chunk is written in one transaction with one bulk insert and one bulk update.
+    """
+    now = now or timezone.now()
+    chunk_size = chunk_size or settings.PROFILE_IMPORT_CHUNK_SIZE
+    raw_header, rows, total = table_read(content, filename)
+    header = [header_normalise(h) for h in raw_header]
+    if "user_id" not in header:
+        raise ImportFileError(_("The file has no user_id column."))
+    if "email" not in header:
+        raise ImportFileError(_("The file has no email column."))
+    importer = _Importer(dry_run=dry_run, actor=actor, now=now, note=filename[:200])
+    report = importer.report
+    report.extra_columns = [
+        h for h in header
+        if h and h not in _ALIAS.values() and h not in READ_ONLY_COLUMNS
+    ]
+    chunk: list[_Row] = []
+    for number, values in enumerate(rows, start=2):
+        if not any(_cell(v) for v in values):
+            continue
+        report.rows += 1
+        user_id, data, attrs = _row_data(header, values)
+        if not user_id:
+            report.refuse(number, "user_id", _("A user id is required."))
+            continue
+        if len(user_id) > 255:
+            report.refuse(number, "user_id", _("At most 255 characters."))
+            continue
+        if attrs:
+            given = _parse_attrs(data).get("custom_attributes")
+            if given is None or isinstance(given, dict):
+                data["custom_attributes"] = {**(given or {}), **attrs}
+        chunk.append(_Row(number, user_id, data))
+        if len(chunk) >= chunk_size:
+            importer.chunk(chunk)
+            chunk = []
+            if progress:
+                progress(report.rows, total, report)
+    if chunk:
+        importer.chunk(chunk)
+    if progress:
+        progress(report.rows, total, report)
+    return report
+
+
+def import_job_run(*, job_id: int, now: dt.datetime | None = None) -> None:
+    """Run a queued admin import, keeping its progress and outcome on the job row."""
+    # Claim the job atomically: a redelivered task or a second worker finds it taken.
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return
+    job = ImportJob.objects.get(pk=job_id)
+
+    def progress(done: int, total: int, report: ImportReport) -> None:
+        ImportJob.objects.filter(pk=job_id).update(
+            rows_done=done,
+            rows_total=max(total, done),
+            created_count=report.created,
+            updated_count=report.updated,
+            unchanged_count=report.unchanged,
+            error_count=report.error_count,
+        )
+
+    try:
+        report = profiles_import(
+            content=bytes(job.content),
+            filename=job.filename,
+            dry_run=job.dry_run,
+            actor=job.created_by,
+            now=now,
+            progress=progress,
+        )
+    except ImportFileError as exc:
+        ImportJob.objects.filter(pk=job_id).update(
+            status=ImportJob.Status.FAILED, failure=str(exc), finished_at=timezone.now()
+        )
+        return
+    ImportJob.objects.filter(pk=job_id).update(
+        status=ImportJob.Status.DONE,
+        finished_at=timezone.now(),
+        rows_done=report.rows,
+        rows_total=report.rows,
+        created_count=report.created,
+        updated_count=report.updated,
+        unchanged_count=report.unchanged,
+        error_count=report.error_count,
+        errors=[e.as_dict() for e in report.errors],
+        preview=report.preview,
+        extra_columns=report.extra_columns,
+    )

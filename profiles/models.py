@@ -1,0 +1,202 @@
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+from django_countries.fields import CountryField
+
+from core.models import TimeStampedModel
+
+
+class LifecycleStage(models.TextChoices):
+    PROSPECT = "prospect", _("Prospect")
+    CUSTOMER = "customer", _("Customer")
+    LAPSED = "lapsed", _("Lapsed")
+    CHURNED = "churned", _("Churned")
+
+
+class Language(models.TextChoices):
+    DUTCH = "nl", _("Dutch")
+    ENGLISH = "en", _("English")
+
+
+class Profile(TimeStampedModel):
+    """One customer of the shop, keyed by the shop's own user id; always has an address.
+
+    Value figures (orders, spend, last seen) are filled by events; marketers read them.
+    """
+
+    user_id = models.CharField(_("user id"), max_length=255, unique=True)
+    # Stored lower-case; unique case-insensitively (the constraint below says so too).
+    email = models.EmailField(_("email address"), max_length=254)
+
+    first_name = models.CharField(_("first name"), max_length=150, blank=True)
+    last_name = models.CharField(_("last name"), max_length=150, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+
+    street = models.CharField(_("street"), max_length=200, blank=True)
+    house_number = models.CharField(_("house number"), max_length=20, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=16, blank=True)
+    city = models.CharField(_("city"), max_length=120, blank=True)
+    country = CountryField(_("country"), blank=True)
+
+    language = models.CharField(
+        _("language"), max_length=8, choices=Language.choices, default=Language.DUTCH
+    )
+    timezone = models.CharField(_("time zone"), max_length=64, default="Europe/Amsterdam")
+    lifecycle_stage = models.CharField(
+        _("lifecycle stage"),
+        max_length=16,
+        choices=LifecycleStage.choices,
+        default=LifecycleStage.PROSPECT,
+    )
+    acquisition_source = models.CharField(_("acquisition source"), max_length=120, blank=True)
+
+    # Value figures: kept by the event roll-ups, read-only for marketers.
+    order_count = models.PositiveIntegerField(_("orders"), default=0)
+    total_spent = models.DecimalField(_("total spent"), max_digits=12, decimal_places=2, default=0)
+    first_order_at = models.DateTimeField(_("first order"), null=True, blank=True)
+    last_order_at = models.DateTimeField(_("last order"), null=True, blank=True)
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+
+    custom_attributes = models.JSONField(_("custom attributes"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                name="profile_email_unique_ci",
+                violation_error_message=_("A customer with this email address already exists."),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["lifecycle_stage"]),
+            models.Index(fields=["postal_code"]),
+            models.Index(fields=["last_name", "first_name"]),
+            models.Index(fields=["birth_date"]),
+            models.Index(fields=["last_order_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.user_id
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class ChangeSource(models.TextChoices):
+    ADMIN = "admin", _("Admin")
+    API = "api", _("API")
+    IMPORT = "import", _("Import")
+    CUSTOMER = "customer", _("Customer page")
+    SYSTEM = "system", _("System")
+
+
+class ProfileChange(models.Model):
+    """One change to a profile: which fields went from what to what, when, and by whom.
+
+    `changes` maps field name to [old, new]. Erasure replaces the values with None and
+    sets `erased`, keeping only which fields changed and when.
+    """
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="changes")
+    changed_at = models.DateTimeField(_("changed at"), db_index=True)
+    source = models.CharField(_("through"), max_length=16, choices=ChangeSource.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created = models.BooleanField(_("profile created"), default=False)
+    changes = models.JSONField(_("changes"), default=dict)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    erased = models.BooleanField(_("personal data erased"), default=False)
+
+    class Meta:
+        verbose_name = _("change")
+        verbose_name_plural = _("change history")
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["profile", "-changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} @ {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class EmailChangeRequest(models.Model):
+    """A customer's request to use a new address, waiting for a click from that address."""
+
+    profile = models.ForeignKey(
+        Profile, on_delete=models.CASCADE, related_name="email_change_requests"
+    )
+    new_email = models.EmailField(max_length=254)
+    token_hash = models.CharField(max_length=64, unique=True)
+    cancel_token_hash = models.CharField(max_length=64, unique=True)
+    requested_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("email change request")
+        indexes = [models.Index(fields=["profile", "-requested_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} email change {self.requested_at:%Y-%m-%d}"
+
+
+class ImportJob(models.Model):
+    """A profile import started in the admin; the worker runs it and reports progress here.
+
+    The uploaded file is kept in the database so that web and worker need no shared disk.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    filename = models.CharField(_("file"), max_length=255)
+    content = models.BinaryField()
+    dry_run = models.BooleanField(_("dry run"), default=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_done = models.PositiveIntegerField(_("rows done"), default=0)
+    created_count = models.PositiveIntegerField(_("created"), default=0)
+    updated_count = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged_count = models.PositiveIntegerField(_("unchanged"), default=0)
+    error_count = models.PositiveIntegerField(_("refused"), default=0)
+    # [{"row": 7, "field": "email", "message": "..."}], capped; error_count has the total.
+    errors = models.JSONField(default=list, blank=True)
+    # A sample of what the import would do: [{"row", "user_id", "action", "changes"}].
+    preview = models.JSONField(default=list, blank=True)
+    extra_columns = models.JSONField(default=list, blank=True)
+    failure = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("profile import")
+        verbose_name_plural = _("profile imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_status_display()})"
+
+    @property
+    def percent(self) -> int:
+        if not self.rows_total:
+            return 100 if self.status == self.Status.DONE else 0
+        return min(100, round(100 * self.rows_done / self.rows_total))

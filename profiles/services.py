@@ -1,0 +1,328 @@
+"""Writes to the master list. Every change goes through here and into the history."""
+
+import datetime as dt
+import decimal
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.tokens import token_hash, token_new
+
+from .models import ChangeSource, EmailChangeRequest, ImportJob, Profile, ProfileChange
+from .tasks import run_import_job, send_email_change_mail
+from .validation import email_normalise, profile_data_clean
+
+
+def history_value(value: Any) -> Any:
+    """A field value as the history stores it (JSON)."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if hasattr(value, "code"):  # django-countries' Country
+        return value.code or ""
+    return value
+
+
+def _email_taken(email: str, *, exclude_pk: int | None = None) -> bool:
+    qs = Profile.objects.filter(email=email)
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.exists()
+
+
+def _email_taken_error() -> ValidationError:
+    return ValidationError(
+        {"email": _("This email address already belongs to another customer.")}, code="unique"
+    )
+
+
+def _save(profile: Profile, *, update_fields: list[str] | None = None) -> None:
+    """Save inside a savepoint; the unique email index is the last word on races."""
+    try:
+        with transaction.atomic():
+            profile.save(update_fields=update_fields)
+    except IntegrityError as exc:
+        if "email" in str(exc).lower():
+            raise _email_taken_error() from exc
+        if "user_id" in str(exc).lower():
+            raise ValidationError(
+                {"user_id": _("A customer with this user id already exists.")}, code="unique"
+            ) from exc
+        raise
+
+
+def _user_id_clean(user_id: object) -> str:
+    text = str(user_id or "").strip()
+    if not text:
+        raise ValidationError({"user_id": _("A user id is required.")}, code="required")
+    if len(text) > 255:
+        raise ValidationError({"user_id": _("At most 255 characters.")}, code="max_length")
+    return text
+
+
+@transaction.atomic
+def profile_create(
+    *,
+    user_id: str,
+    data: Mapping[str, Any],
+    source: str,
+    actor: AbstractBaseUser | None = None,
+    now: dt.datetime | None = None,
+    note: str = "",
+) -> Profile:
+    """Create a profile from raw data; refuses a taken user id or address, and any bad field.
+
+    Records the creation, with every value given, in the change history.
+    """
+    now = now or timezone.now()
+    user_id = _user_id_clean(user_id)
+    clean = profile_data_clean(data, today=now.date(), require_email=True)
+    if Profile.objects.filter(user_id=user_id).exists():
+        raise ValidationError(
+            {"user_id": _("A customer with this user id already exists.")}, code="unique"
+        )
+    if _email_taken(clean["email"]):
+        raise _email_taken_error()
+    profile = Profile(user_id=user_id, **clean)
+    _save(profile)
+    ProfileChange.objects.create(
+        profile=profile,
+        changed_at=now,
+        source=source,
+        actor=actor,
+        created=True,
+        note=note,
+        changes={
+            field: [None, history_value(value)]
+            for field, value in clean.items()
+            if value not in ("", None, {})
+        },
+    )
+    return profile
+
+
+def changes_apply(profile: Profile, clean: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Set the clean values on the profile; return {field: [old, new]} for real changes."""
+    changes: dict[str, list[Any]] = {}
+    for field, new in clean.items():
+        if field == "custom_attributes":
+            old_attrs = dict(profile.custom_attributes or {})
+            merged = {**old_attrs, **new}
+            merged = {k: v for k, v in merged.items() if v is not None}
+            if merged != old_attrs:
+                changes[field] = [old_attrs, merged]
+                profile.custom_attributes = merged
+            continue
+        old = getattr(profile, field)
+        old_value, new_value = history_value(old), history_value(new)
+        if old_value != new_value:
+            changes[field] = [old_value, new_value]
+            setattr(profile, field, new)
+    return changes
+
+
+@transaction.atomic
+def profile_update(
+    *,
+    profile: Profile,
+    data: Mapping[str, Any],
+    source: str,
+    actor: AbstractBaseUser | None = None,
+    now: dt.datetime | None = None,
+    note: str = "",
+) -> dict[str, list[Any]]:
+    """Change the given fields; returns what changed as {field: [old, new]}.
+
+    Custom attributes merge (a None value removes a key). Refuses a bad field, an address
+    that belongs to someone else, and any attempt to clear the address; on refusal nothing
+    is saved. An unchanged value writes no history.
+    """
+    now = now or timezone.now()
+    clean = profile_data_clean(data, today=now.date(), country_default=profile.country.code or "")
+    if "email" in clean and _email_taken(clean["email"], exclude_pk=profile.pk):
+        raise _email_taken_error()
+    changes = changes_apply(profile, clean)
+    if not changes:
+        return {}
+    _save(profile, update_fields=[*changes, "updated_at"])
+    ProfileChange.objects.create(
+        profile=profile, changed_at=now, source=source, actor=actor, changes=changes, note=note
+    )
+    return changes
+
+
+def profile_upsert(
+    *,
+    user_id: str,
+    data: Mapping[str, Any],
+    source: str,
+    actor: AbstractBaseUser | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[Profile, bool]:
+    """Create the profile for `user_id`, or update it with `data`; returns (profile, created)."""
+    user_id = _user_id_clean(user_id)
+    with transaction.atomic():
+        profile = Profile.objects.select_for_update().filter(user_id=user_id).first()
+        if profile is None:
+            return profile_create(
+                user_id=user_id, data=data, source=source, actor=actor, now=now
+            ), True
+        profile_update(profile=profile, data=data, source=source, actor=actor, now=now)
+        return profile, False
+
+
+def history_erase(*, profile: Profile) -> int:
+    """Scrub the personal values from a profile's change history; returns rows scrubbed.
+
+    Which fields changed, when and through what stays (the audit trail); what they
+    changed from and to does not.
+    """
+    scrubbed = 0
+    for change in profile.changes.filter(erased=False).only("pk", "changes"):
+        change.changes = {field: [None, None] for field in change.changes}
+        change.erased = True
+        change.note = ""
+        change.save(update_fields=["changes", "erased", "note"])
+        scrubbed += 1
+    return scrubbed
+
+
+# --- Email change from the customer's side ---------------------------------------------
+
+
+@transaction.atomic
+def email_change_request(
+    *, profile: Profile, new_email: str, now: dt.datetime
+) -> tuple[EmailChangeRequest, str, str]:
+    """Start a customer's change of address; returns (request, confirm token, cancel token).
+
+    The new address gets a verification link; the current address is told and can cancel.
+    Nothing changes on the profile until the new address confirms. An earlier open request
+    is cancelled. Refuses an invalid address, the current one, and one in use by another
+    customer.
+    """
+    try:
+        email = email_normalise(new_email)
+    except ValidationError as exc:
+        raise ValidationError({"email": exc.error_list}) from None
+    if email == profile.email:
+        raise ValidationError({"email": _("This is already your email address.")})
+    if _email_taken(email, exclude_pk=profile.pk):
+        raise _email_taken_error()
+    profile.email_change_requests.filter(confirmed_at=None, cancelled_at=None).update(
+        cancelled_at=now
+    )
+    confirm_raw, confirm_hash = token_new()
+    cancel_raw, cancel_hash = token_new()
+    request = EmailChangeRequest.objects.create(
+        profile=profile,
+        new_email=email,
+        token_hash=confirm_hash,
+        cancel_token_hash=cancel_hash,
+        requested_at=now,
+        expires_at=now + dt.timedelta(hours=settings.EMAIL_CHANGE_TOKEN_TTL_HOURS),
+    )
+    send_email_change_mail.delay_on_commit(request.pk, "verify", confirm_raw)
+    send_email_change_mail.delay_on_commit(request.pk, "notice", cancel_raw)
+    return request, confirm_raw, cancel_raw
+
+
+class EmailChangeError(Exception):
+    """Why a confirmation link cannot be used; `code` picks the page the customer sees."""
+
+    def __init__(self, code: str, request: EmailChangeRequest | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.request = request
+
+
+def email_change_lookup(*, token: str, kind: str = "confirm") -> EmailChangeRequest:
+    """The request a confirm (or, with kind="cancel", a cancel) link belongs to."""
+    field = "token_hash" if kind == "confirm" else "cancel_token_hash"
+    request = (
+        EmailChangeRequest.objects.select_related("profile")
+        .filter(**{field: token_hash(token)})
+        .first()
+    )
+    if request is None:
+        raise EmailChangeError("invalid")
+    return request
+
+
+def email_change_state(request: EmailChangeRequest, *, now: dt.datetime) -> str:
+    """open, already_confirmed, cancelled or expired."""
+    if request.confirmed_at:
+        return "already_confirmed"
+    if request.cancelled_at:
+        return "cancelled"
+    if now >= request.expires_at:
+        return "expired"
+    return "open"
+
+
+@transaction.atomic
+def email_change_confirm(*, token: str, now: dt.datetime) -> Profile:
+    """Apply a verified new address; single use, refused once expired, cancelled or taken.
+
+    Raises EmailChangeError with code invalid, already_confirmed, cancelled, expired or taken.
+    """
+    request = (
+        EmailChangeRequest.objects.select_for_update()
+        .select_related("profile")
+        .filter(token_hash=token_hash(token))
+        .first()
+    )
+    if request is None:
+        raise EmailChangeError("invalid")
+    state = email_change_state(request, now=now)
+    if state != "open":
+        raise EmailChangeError(state, request)
+    try:
+        profile_update(
+            profile=request.profile,
+            data={"email": request.new_email},
+            source=ChangeSource.CUSTOMER,
+            now=now,
+            note="email change verified by the new address",
+        )
+    except ValidationError as exc:
+        raise EmailChangeError("taken", request) from exc
+    request.confirmed_at = now
+    request.save(update_fields=["confirmed_at"])
+    return request.profile
+
+
+@transaction.atomic
+def email_change_cancel(*, token: str, now: dt.datetime) -> EmailChangeRequest:
+    """The current address says "this was not me": the pending change can no longer be used."""
+    request = (
+        EmailChangeRequest.objects.select_for_update()
+        .filter(cancel_token_hash=token_hash(token))
+        .first()
+    )
+    if request is None:
+        raise EmailChangeError("invalid")
+    if request.confirmed_at:
+        raise EmailChangeError("already_confirmed", request)
+    if not request.cancelled_at:
+        request.cancelled_at = now
+        request.save(update_fields=["cancelled_at"])
+    return request
+
+
+def import_job_create(
+    *, filename: str, content: bytes, dry_run: bool, actor: AbstractBaseUser | None
+) -> ImportJob:
+    """Queue an import of an uploaded file; the worker runs it (see importing.import_job_run)."""
+    job = ImportJob.objects.create(
+        filename=filename[:255], content=content, dry_run=dry_run, created_by=actor
+    )
+    run_import_job.delay_on_commit(job.pk)
+    return job

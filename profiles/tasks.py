@@ -1,0 +1,40 @@
+from smtplib import SMTPException
+
+from celery import shared_task
+
+from core.mail import send_transactional_mail
+from core.urls import absolute_url
+
+from .models import EmailChangeRequest
+
+
+@shared_task(
+    autoretry_for=(SMTPException, ConnectionError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_email_change_mail(request_id: int, kind: str, token: str) -> None:
+    """One mail of an address change: `verify` to the new address with the confirm link,
+    or `notice` to the current address with a cancel link. One mail per task, so a retry
+    never repeats a mail that already went out."""
+    request = EmailChangeRequest.objects.select_related("profile").get(pk=request_id)
+    if request.confirmed_at or request.cancelled_at:
+        return
+    profile = request.profile
+    context = {"profile": profile, "new_email": request.new_email, "expires_at": request.expires_at}
+    if kind == "verify":
+        to = request.new_email
+        context["confirm_url"] = absolute_url("profiles:email_change_confirm", token=token)
+    else:
+        to = profile.email
+        context["cancel_url"] = absolute_url("profiles:email_change_cancel", token=token)
+    send_transactional_mail(
+        to=to, template=f"email_change_{kind}", context=context, language=profile.language
+    )
+
+
+@shared_task
+def run_import_job(job_id: int) -> None:
+    from .importing import import_job_run
+
+    import_job_run(job_id=job_id)
