@@ -135,6 +135,9 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = VAR_DIR / "media"
+# Without collectstatic (make run, tests) whitenoise serves straight from the apps.
+WHITENOISE_USE_FINDERS = DEBUG or not STATIC_ROOT.is_dir()
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Mail -----------------------------------------------------------------------------
 # ANYMAIL_ESP (e.g. "postmark", "sendgrid", "mailgun") selects an ESP through anymail;

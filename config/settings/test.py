@@ -34,3 +34,5 @@ STORAGES = {
 MEDIA_ROOT = Path(VAR_DIR) / "media"
 if not REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
