@@ -37,7 +37,7 @@ class ProfileAdminForm(forms.ModelForm):
 
     class Meta:
         model = Profile
-        fields = "__all__"
+        fields = ("user_id", *WRITABLE_FIELDS)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -104,10 +104,7 @@ def change_summary(change: ProfileChange) -> str:
     return format_html_join(
         "",
         "<div><strong>{}</strong>: {} → {}</div>",
-        (
-            (field, _shown(old), _shown(new))
-            for field, (old, new) in sorted(change.changes.items())
-        ),
+        ((field, _shown(old), _shown(new)) for field, (old, new) in sorted(change.changes.items())),
     )
 
 
@@ -174,12 +171,13 @@ class ProfileAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[Profile], search_term: str
     ) -> tuple[QuerySet[Profile], bool]:
         results, duplicates = super().get_search_results(request, queryset, search_term)
-        # "1234ab" finds "1234 AB": postal codes are stored normalised.
+        # "1234ab" and "1234 AB" find "1234 AB" (the admin would split the second into
+        # two words that must both match).
         try:
             postal_code = postal_code_normalise(search_term, country="NL")
         except ValidationError:
             postal_code = ""
-        if postal_code and postal_code != search_term:
+        if postal_code:
             results = results | queryset.filter(postal_code=postal_code)
         return results, duplicates
 
@@ -254,8 +252,16 @@ class ProfileAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list[Any]:
         extra = [
-            path("export/", self.admin_site.admin_view(self.export_view), name="profiles_profile_export"),
-            path("import/", self.admin_site.admin_view(self.import_view), name="profiles_profile_import"),
+            path(
+                "export/",
+                self.admin_site.admin_view(self.export_view),
+                name="profiles_profile_export",
+            ),
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="profiles_profile_import",
+            ),
         ]
         return extra + super().get_urls()
 
@@ -271,7 +277,9 @@ class ImportForm(forms.Form):
         if not upload.name.lower().endswith((".csv", ".txt", ".xlsx", ".xlsm")):
             raise ValidationError(_("Upload a .csv or .xlsx file."))
         if upload.size > 200 * 1024 * 1024:
-            raise ValidationError(_("The file is larger than 200 MB; use the import_profiles command."))
+            raise ValidationError(
+                _("The file is larger than 200 MB; use the import_profiles command.")
+            )
         return upload
 
 
@@ -315,7 +323,10 @@ class ImportJobAdmin(admin.ModelAdmin):
         """After a dry run the marketer confirms: the same file is imported for real."""
         if request.method != "POST":
             return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[pk]))
-        if not (request.user.has_perm("profiles.add_profile") and request.user.has_perm("profiles.change_profile")):
+        if not (
+            request.user.has_perm("profiles.add_profile")
+            and request.user.has_perm("profiles.change_profile")
+        ):
             raise PermissionDenied
         dry = get_object_or_404(ImportJob, pk=pk, dry_run=True, status=ImportJob.Status.DONE)
         job = services.import_job_create(
@@ -353,7 +364,16 @@ class ProfileChangeAdmin(admin.ModelAdmin):
     search_help_text = _("Search by user id.")
     list_select_related = ("profile", "actor")
     show_full_result_count = False
-    readonly_fields = ("profile", "changed_at", "source", "actor", "created", "what_changed", "note", "erased")
+    readonly_fields = (
+        "profile",
+        "changed_at",
+        "source",
+        "actor",
+        "created",
+        "what_changed",
+        "note",
+        "erased",
+    )
     exclude = ("changes",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -21,7 +21,9 @@ def _page(request: HttpRequest, token: str, *, kind: str) -> HttpResponse:
     context = {"change": change, "new_email": change.new_email, "kind": kind}
     now = timezone.now()
     if request.method == "POST":
-        action = services.email_change_confirm if kind == "confirm" else services.email_change_cancel
+        action = (
+            services.email_change_confirm if kind == "confirm" else services.email_change_cancel
+        )
         try:
             action(token=token, now=now)
         except services.EmailChangeError as exc:

@@ -5,6 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
+os.environ.setdefault("ENV_FILE", "")
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="klantbeeld-test-"))

@@ -47,7 +47,7 @@ def test_the_new_address_gets_a_link_and_the_old_address_is_told(customer, reque
     assert cancel_url.startswith("https://shop.example.nl/p/email/cancel/")
     # Both speak the customer's language, plain text and HTML.
     assert "Sanne" in verify.body
-    assert verify.alternatives and "text/html" == verify.alternatives[0][1]
+    assert verify.alternatives and verify.alternatives[0][1] == "text/html"
     customer.refresh_from_db()
     assert customer.email == "oud@example.com"
 
@@ -57,7 +57,7 @@ def test_opening_the_link_changes_nothing_and_the_button_does(client, customer, 
     path = links(verify)[0].removeprefix("https://shop.example.nl")
     page = client.get(path)
     assert page.status_code == 200
-    assert b"<form method=\"post\"" in page.content
+    assert b'<form method="post"' in page.content
     customer.refresh_from_db()
     assert customer.email == "oud@example.com"
 

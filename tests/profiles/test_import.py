@@ -82,7 +82,9 @@ def test_bad_rows_are_named_by_row_number_while_good_rows_go_in():
 
 
 def test_an_import_updates_by_user_id_and_leaves_empty_cells_alone():
-    profile = ProfileFactory(user_id="A1", email="anna@example.com", city="Delft", phone="0612345678")
+    profile = ProfileFactory(
+        user_id="A1", email="anna@example.com", city="Delft", phone="0612345678"
+    )
     report = run("user_id,email,city,phone\nA1,anna@example.com,Leiden,\n")
     assert (report.created, report.updated) == (0, 1)
     profile.refresh_from_db()
@@ -106,7 +108,11 @@ def test_dutch_column_names_semicolons_and_windows_encoding_work():
     report = run(text.encode("cp1252"))
     assert report.error_count == 0, report.errors
     profile = Profile.objects.get(user_id="K7")
-    assert (profile.first_name, profile.last_name, profile.postal_code) == ("José", "Müller", "1234 AB")
+    assert (profile.first_name, profile.last_name, profile.postal_code) == (
+        "José",
+        "Müller",
+        "1234 AB",
+    )
     assert profile.country.code == "NL"
     assert str(profile.birth_date) == "1985-12-31"
 
@@ -117,7 +123,7 @@ def test_an_xlsx_workbook_is_read_like_a_csv():
     sheet.append(["user_id", "email", "postal_code", "house_number", "birth_date"])
     import datetime as dt
 
-    sheet.append([1001, "xl@example.com", "2511 CV", 12, dt.datetime(1970, 5, 1)])
+    sheet.append([1001, "xl@example.com", "2511 CV", 12, dt.datetime(1970, 5, 1)])  # noqa: DTZ001 - a spreadsheet date has no zone
     sheet.append([1002, "kapot", None, None, None])
     buffer = io.BytesIO()
     book.save(buffer)
@@ -144,7 +150,9 @@ def test_a_file_that_cannot_be_read_is_refused_whole(text, filename):
 
 
 def test_the_export_escapes_formulas_and_imports_back_unchanged():
-    ProfileFactory(user_id="A1", email="a@example.com", first_name="=HYPERLINK(\"x\")", phone="+31 6 1234 5678")
+    ProfileFactory(
+        user_id="A1", email="a@example.com", first_name='=HYPERLINK("x")', phone="+31 6 1234 5678"
+    )
     rows = list(profile_export_rows(Profile.objects.all()))
     exported = dict(zip(EXPORT_COLUMNS, rows[0], strict=True))
     from core.spreadsheet import csv_stream

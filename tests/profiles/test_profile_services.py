@@ -211,7 +211,10 @@ def test_a_new_customer_without_an_address_is_refused_by_upsert():
 def test_erasing_the_history_keeps_what_changed_when_but_not_the_values():
     profile = create("1001", first_name="Jan", email="jan@example.com")
     profile_update(
-        profile=profile, data={"email": "jan2@example.com"}, source="customer", now=NOW + dt.timedelta(hours=1)
+        profile=profile,
+        data={"email": "jan2@example.com"},
+        source="customer",
+        now=NOW + dt.timedelta(hours=1),
     )
     assert history_erase(profile=profile) == 2
     for change in profile.changes.all():

@@ -17,7 +17,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("file", help="a .csv or .xlsx file; the first row names the columns")
         parser.add_argument(
-            "--dry-run", action="store_true", help="check everything and show what would change; save nothing"
+            "--dry-run",
+            action="store_true",
+            help="check everything and show what would change; save nothing",
         )
         parser.add_argument("--chunk-size", type=int, default=None, help="rows per bulk write")
 
@@ -60,8 +62,12 @@ class Command(BaseCommand):
             self.stdout.write("Kept as custom attributes: " + ", ".join(report.extra_columns))
         if options["dry_run"]:
             for item in report.preview[:20]:
-                changes = "; ".join(f"{k}: {v[0] or '—'} → {v[1] or '—'}" for k, v in item["changes"].items())
-                self.stdout.write(f"  row {item['row']} {item['action']} {item['user_id']}: {changes}")
+                changes = "; ".join(
+                    f"{k}: {v[0] or '—'} → {v[1] or '—'}" for k, v in item["changes"].items()
+                )
+                self.stdout.write(
+                    f"  row {item['row']} {item['action']} {item['user_id']}: {changes}"
+                )
         for error in report.errors:
             self.stderr.write(f"row {error.row}: {error.field}: {error.message}")
         if report.error_count > len(report.errors):

@@ -1,0 +1,213 @@
+"""What a marketer sees and may do in the admin."""
+
+import csv
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from profiles.models import ImportJob, Profile
+from tests.factories import ProfileFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:profiles_profile_changelist")
+
+
+def listed(response) -> set[str]:
+    return {p.user_id for p in response.context["cl"].result_list}
+
+
+def form_data(profile: Profile, **overrides) -> dict:
+    data = {
+        "email": profile.email,
+        "first_name": profile.first_name,
+        "last_name": profile.last_name,
+        "birth_date": "",
+        "phone": profile.phone,
+        "street": "",
+        "house_number": "",
+        "postal_code": profile.postal_code,
+        "city": profile.city,
+        "country": profile.country.code or "",
+        "language": profile.language,
+        "timezone": profile.timezone,
+        "lifecycle_stage": profile.lifecycle_stage,
+        "acquisition_source": "",
+        "custom_attributes": "{}",
+        "changes-TOTAL_FORMS": "0",
+        "changes-INITIAL_FORMS": "0",
+        "changes-MIN_NUM_FORMS": "0",
+        "changes-MAX_NUM_FORMS": "0",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_the_marketer_group_may_find_edit_and_import_but_not_delete(marketer):
+    assert marketer.has_perm("profiles.view_profile")
+    assert marketer.has_perm("profiles.change_profile")
+    assert marketer.has_perm("profiles.add_profile")
+    assert marketer.has_perm("profiles.view_profilechange")
+    assert not marketer.has_perm("profiles.delete_profile")
+    assert not marketer.has_perm("profiles.change_profilechange")
+    assert not marketer.has_perm("auth.change_user")
+
+
+def test_a_marketer_cannot_delete_a_customer(marketer_client):
+    profile = ProfileFactory()
+    page = marketer_client.get(CHANGELIST)
+    assert "delete_selected" not in page.context["action_form"].fields["action"].choices.__repr__()
+    response = marketer_client.post(
+        reverse("admin:profiles_profile_delete", args=[profile.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 403
+    assert Profile.objects.filter(pk=profile.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("U-77", {"U-77"}),
+        ("sanne@", {"U-77"}),
+        ("bakker", {"U-77", "U-78"}),
+        ("1012ab", {"U-77"}),
+        ("1012 AB", {"U-77"}),
+    ],
+)
+def test_search_by_user_id_email_name_or_postal_code(marketer_client, query, expected):
+    ProfileFactory(
+        user_id="U-77", email="sanne@example.com", last_name="Bakker", postal_code="1012 AB"
+    )
+    ProfileFactory(
+        user_id="U-78", email="kees@example.com", last_name="Bakker", postal_code="3511 LK"
+    )
+    ProfileFactory(
+        user_id="U-79", email="piet@example.com", last_name="Visser", postal_code="9711 AA"
+    )
+    assert listed(marketer_client.get(CHANGELIST, {"q": query})) == expected
+
+
+def test_filters_by_stage_language_country_and_orders(marketer_client):
+    ProfileFactory(
+        user_id="buyer", lifecycle_stage="customer", order_count=3, language="en", country="BE"
+    )
+    ProfileFactory(user_id="browser", lifecycle_stage="prospect", order_count=0)
+    assert listed(marketer_client.get(CHANGELIST, {"lifecycle_stage__exact": "customer"})) == {
+        "buyer"
+    }
+    assert listed(marketer_client.get(CHANGELIST, {"language__exact": "en"})) == {"buyer"}
+    assert listed(marketer_client.get(CHANGELIST, {"country__exact": "BE"})) == {"buyer"}
+    assert listed(marketer_client.get(CHANGELIST, {"has_orders": "no"})) == {"browser"}
+
+
+def test_an_edit_is_checked_by_the_same_rules_and_names_the_field(marketer_client):
+    profile = ProfileFactory(postal_code="1012 AB")
+    url = reverse("admin:profiles_profile_change", args=[profile.pk])
+    response = marketer_client.post(
+        url, form_data(profile, postal_code="12345", timezone="Europe/Amsterdam")
+    )
+    assert response.status_code == 200
+    assert "postal_code" in response.context["adminform"].form.errors
+    profile.refresh_from_db()
+    assert profile.postal_code == "1012 AB"
+
+
+def test_an_edit_lands_in_the_history_with_the_marketers_name(marketer_client, marketer):
+    profile = ProfileFactory(first_name="Jan", order_count=4)
+    url = reverse("admin:profiles_profile_change", args=[profile.pk])
+    response = marketer_client.post(url, form_data(profile, first_name="Johan", order_count="999"))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    profile.refresh_from_db()
+    assert profile.first_name == "Johan"
+    assert profile.order_count == 4  # value figures are read-only
+    change = profile.changes.get()
+    assert (change.source, change.actor) == ("admin", marketer)
+    assert change.changes == {"first_name": ["Jan", "Johan"]}
+    page = marketer_client.get(url)
+    assert "Johan" in page.content.decode()
+    assert marketer.username in page.content.decode()
+
+
+def test_a_marketer_adds_a_customer_through_the_services(marketer_client, marketer):
+    url = reverse("admin:profiles_profile_add")
+    data = form_data(
+        Profile(
+            email="nieuw@example.com",
+            language="nl",
+            timezone="Europe/Amsterdam",
+            lifecycle_stage="prospect",
+        )
+    )
+    data["user_id"] = "NEW-1"
+    response = marketer_client.post(url, data)
+    assert response.status_code == 302
+    profile = Profile.objects.get(user_id="NEW-1")
+    assert profile.changes.get().created
+    assert profile.changes.get().actor == marketer
+
+
+def test_the_export_follows_the_current_filter_and_is_safe_in_a_spreadsheet(marketer_client):
+    ProfileFactory(user_id="buyer", lifecycle_stage="customer", first_name="=1+1")
+    ProfileFactory(user_id="browser", lifecycle_stage="prospect")
+    response = marketer_client.get(
+        reverse("admin:profiles_profile_export"), {"lifecycle_stage__exact": "customer"}
+    )
+    assert response["Content-Type"].startswith("text/csv")
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["user_id"] for r in rows] == ["buyer"]
+    assert rows[0]["first_name"] == "'=1+1"
+
+
+def test_an_import_in_the_admin_shows_a_dry_run_then_imports_on_confirmation(
+    marketer_client, django_capture_on_commit_callbacks
+):
+    ProfileFactory(user_id="A2", email="bram@example.com", city="Delft")
+    upload = SimpleUploadedFile(
+        "klanten.csv",
+        b"user_id,email,city\nA1,anna@example.com,Gouda\nA2,bram@example.com,Leiden\nA3,stuk,Ede\n",
+        content_type="text/csv",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_client.post(reverse("admin:profiles_profile_import"), {"file": upload})
+    assert response.status_code == 302
+    dry = ImportJob.objects.get()
+    page = marketer_client.get(response["Location"])
+    html = page.content.decode()
+    assert (dry.status, dry.created_count, dry.updated_count, dry.error_count) == ("done", 1, 1, 1)
+    assert 'id="refused-rows"' in html and "<td>4</td>" in html
+    assert not Profile.objects.filter(user_id="A1").exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_client.post(reverse("admin:profiles_importjob_run", args=[dry.pk]))
+    real = ImportJob.objects.exclude(pk=dry.pk).get()
+    assert (real.dry_run, real.status, real.created_count, real.updated_count) == (
+        False,
+        "done",
+        1,
+        1,
+    )
+    assert Profile.objects.get(user_id="A1").city == "Gouda"
+    assert Profile.objects.get(user_id="A2").city == "Leiden"
+    assert not Profile.objects.filter(user_id="A3").exists()
+
+
+def test_a_running_import_shows_its_progress(marketer_client):
+    job = ImportJob.objects.create(
+        filename="groot.csv", content=b"", status="running", rows_total=1000, rows_done=250
+    )
+    html = marketer_client.get(
+        reverse("admin:profiles_importjob_change", args=[job.pk])
+    ).content.decode()
+    assert '<progress max="100" value="25"' in html
+    assert 'http-equiv="refresh"' in html
+
+
+def test_the_import_page_refuses_other_files(marketer_client):
+    upload = SimpleUploadedFile("klanten.pdf", b"%PDF-1.4", content_type="application/pdf")
+    response = marketer_client.post(reverse("admin:profiles_profile_import"), {"file": upload})
+    assert response.status_code == 200
+    assert response.context["form"].errors["file"]
+    assert not ImportJob.objects.exists()

@@ -1,0 +1,96 @@
+"""The project as a newcomer and an operator meet it: settings, migrations, local outbox."""
+
+import email
+import os
+import subprocess
+import sys
+from email import policy
+from pathlib import Path
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.test import override_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run code in a fresh interpreter with only the given settings in the environment
+    (and no .env file, so a developer's local settings cannot leak in)."""
+    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, "PYTHONPATH": str(ROOT), "ENV_FILE": "", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_a_migration():
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_the_readme_starts_with_the_two_commands():
+    first_section = (ROOT / "README.md").read_text().split("\n## ", 2)[:2]
+    text = "\n".join(first_section)
+    assert "make run" in text
+    assert "make test" in text
+
+
+def test_without_debug_a_secret_key_is_required(tmp_path):
+    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base'; django.setup()"
+    refused = run_python(code, VAR_DIR=str(tmp_path))
+    assert refused.returncode != 0
+    assert "SECRET_KEY must be set" in refused.stderr
+    assert run_python(code, VAR_DIR=str(tmp_path), DEBUG="true").returncode == 0
+    assert run_python(code, VAR_DIR=str(tmp_path), SECRET_KEY="s3cret").returncode == 0
+
+
+def test_the_embedded_database_runs_in_wal_mode_so_web_and_worker_can_share_it(tmp_path):
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base'; django.setup();"
+        "from django.db import connection; c = connection.cursor();"
+        "c.execute('PRAGMA journal_mode'); print(c.fetchone()[0])"
+    )
+    result = run_python(code, VAR_DIR=str(tmp_path), DEBUG="true")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "wal"
+    assert (tmp_path / "klantbeeld.sqlite3").exists()
+
+
+def test_without_redis_celery_uses_the_embedded_filesystem_broker(tmp_path):
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base'; django.setup();"
+        "from config.celery import app; print(app.conf.broker_url);"
+        "print(app.conf.broker_transport_options['data_folder_in'])"
+    )
+    result = run_python(code, VAR_DIR=str(tmp_path), DEBUG="true")
+    assert result.returncode == 0, result.stderr
+    broker, folder = result.stdout.split()
+    assert broker == "filesystem://"
+    assert folder.startswith(str(tmp_path))
+    with_redis = run_python(
+        code.split(";print(app.conf.broker_transport")[0],
+        VAR_DIR=str(tmp_path),
+        DEBUG="true",
+        REDIS_URL="redis://127.0.0.1:6379/3",
+    )
+    assert with_redis.stdout.strip() == "redis://127.0.0.1:6379/3"
+
+
+def test_mail_goes_to_a_local_outbox_of_eml_files(tmp_path):
+    with override_settings(
+        EMAIL_BACKEND="core.mail.OutboxEmailBackend", OUTBOX_DIR=tmp_path / "outbox"
+    ):
+        mail.send_mail("Welkom", "Hallo Anna", "shop@example.com", ["anna@example.com"])
+        mail.send_mail("Tweede", "Nog een", "shop@example.com", ["bram@example.com"])
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(files) == 2
+    messages = [email.message_from_bytes(f.read_bytes(), policy=policy.default) for f in files]
+    assert {m["To"] for m in messages} == {"anna@example.com", "bram@example.com"}
+    assert {m["Subject"] for m in messages} == {"Welkom", "Tweede"}
