@@ -42,5 +42,5 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 messages: $(STAMP)
-	$(PY) manage.py makemessages -l nl --no-location --ignore=.venv --ignore=bench --ignore=tests
-	$(PY) manage.py compilemessages -l nl --ignore=.venv
+	ENV_FILE= DEBUG=true $(PY) manage.py makemessages -l nl --no-location --ignore=.venv --ignore=bench --ignore=tests --ignore=var
+	ENV_FILE= DEBUG=true $(PY) manage.py compilemessages -l nl --ignore=.venv
