@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_countries.fields import Country
 
 from core.tokens import token_hash, token_new
 
@@ -25,8 +26,8 @@ def history_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return str(value)
-    if hasattr(value, "code"):  # django-countries' Country
-        return value.code or ""
+    if isinstance(value, Country):
+        return str(value)  # its code
     return value
 
 
@@ -73,7 +74,7 @@ def profile_create(
     user_id: str,
     data: Mapping[str, Any],
     source: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     now: dt.datetime | None = None,
     note: str = "",
 ) -> Profile:
@@ -134,7 +135,7 @@ def profile_update(
     profile: Profile,
     data: Mapping[str, Any],
     source: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     now: dt.datetime | None = None,
     note: str = "",
 ) -> dict[str, list[Any]]:
@@ -145,7 +146,7 @@ def profile_update(
     is saved. An unchanged value writes no history.
     """
     now = now or timezone.now()
-    clean = profile_data_clean(data, today=now.date(), country_default=profile.country.code or "")
+    clean = profile_data_clean(data, today=now.date(), country_default=str(profile.country))
     if "email" in clean and _email_taken(clean["email"], exclude_pk=profile.pk):
         raise _email_taken_error()
     changes = changes_apply(profile, clean)
@@ -163,7 +164,7 @@ def profile_upsert(
     user_id: str,
     data: Mapping[str, Any],
     source: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[Profile, bool]:
     """Create the profile for `user_id`, or update it with `data`; returns (profile, created)."""
@@ -318,7 +319,7 @@ def email_change_cancel(*, token: str, now: dt.datetime) -> EmailChangeRequest:
 
 
 def import_job_create(
-    *, filename: str, content: bytes, dry_run: bool, actor: AbstractBaseUser | None
+    *, filename: str, content: bytes, dry_run: bool, actor: User | None
 ) -> ImportJob:
     """Queue an import of an uploaded file; the worker runs it (see importing.import_job_run)."""
     job = ImportJob.objects.create(

@@ -1,6 +1,7 @@
 from smtplib import SMTPException
 
 from celery import shared_task
+from celery.contrib.django.task import DjangoTask
 
 from core.mail import send_transactional_mail
 from core.urls import absolute_url
@@ -9,6 +10,7 @@ from .models import EmailChangeRequest
 
 
 @shared_task(
+    base=DjangoTask,
     autoretry_for=(SMTPException, ConnectionError),
     retry_backoff=True,
     max_retries=5,
@@ -33,7 +35,7 @@ def send_email_change_mail(request_id: int, kind: str, token: str) -> None:
     )
 
 
-@shared_task
+@shared_task(base=DjangoTask)
 def run_import_job(job_id: int) -> None:
     from .importing import import_job_run
 
