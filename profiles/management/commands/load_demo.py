@@ -77,14 +77,17 @@ class Command(BaseCommand):
                     "acquisition_source": rng.choice(SOURCES),
                     "custom_attributes": {"loyalty_tier": rng.choice(["bronze", "silver", "gold"])},
                 }
+                joined = now - dt.timedelta(days=rng.randint(0, 540), minutes=rng.randint(0, 1440))
                 profile = profile_create(
                     user_id=f"{DEMO_PREFIX}{n:04d}",
                     data=data,
                     source=ChangeSource.SYSTEM,
-                    now=now - dt.timedelta(days=rng.randint(0, 540)),
+                    now=joined,
                     note="demo data",
                 )
-                _demo_figures(profile, rng, now)
+                # A list that grew over the last year and a half, not in one afternoon.
+                Profile.objects.filter(pk=profile.pk).update(created_at=joined)
+                _demo_figures(profile, rng, now, joined)
                 created += 1
         self.stdout.write(self.style.SUCCESS(f"Loaded {created} demo customers."))
 
@@ -117,18 +120,20 @@ def _postal_code(fake: Faker, country: str, rng: random.Random) -> str:
     return fake.postcode()
 
 
-def _demo_figures(profile: Profile, rng: random.Random, now: dt.datetime) -> None:
+def _demo_figures(
+    profile: Profile, rng: random.Random, now: dt.datetime, joined: dt.datetime
+) -> None:
     """Order figures as the event roll-ups would have left them (until demo events exist)."""
     orders = rng.choices([0, 1, 2, 3, 5, 8], weights=[35, 25, 15, 12, 8, 5])[0]
     if not orders:
         return
-    first = now - dt.timedelta(days=rng.randint(30, 360))
-    last = first + (now - first) * rng.random()
+    first = joined + (now - joined) * rng.random() * 0.5
+    last = first + (now - first) * rng.random() if orders > 1 else first
     profile.order_count = orders
     profile.total_spent = Decimal(rng.randint(25, 180) * orders) + Decimal("0.95")
     profile.first_order_at = first
     profile.last_order_at = last
-    profile.last_seen_at = last + dt.timedelta(days=rng.randint(0, 20))
+    profile.last_seen_at = min(now, last + dt.timedelta(days=rng.randint(0, 20)))
     profile.lifecycle_stage = (
         LifecycleStage.LAPSED if (now - last).days > 180 else LifecycleStage.CUSTOMER
     )
