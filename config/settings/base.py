@@ -5,6 +5,7 @@ development. Production sets real environment variables and fails loudly on a mi
 secret.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -152,6 +153,16 @@ ANYMAIL_ESP = env.str("ANYMAIL_ESP", default="")
 ANYMAIL = {
     "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="") or None,
 }
+# The ESP's own settings arrive as ANYMAIL_<NAME> variables; anymail reads them from the
+# ANYMAIL dict, so ANYMAIL_POSTMARK_SERVER_TOKEN becomes ANYMAIL["POSTMARK_SERVER_TOKEN"].
+# Empty values are skipped: docker-compose.yml passes several ESPs' variables, mostly unset.
+for _name, _value in os.environ.items():
+    if (
+        _name.startswith("ANYMAIL_")
+        and _name not in ("ANYMAIL_ESP", "ANYMAIL_WEBHOOK_SECRET")
+        and _value
+    ):
+        ANYMAIL[_name.removeprefix("ANYMAIL_")] = _value
 OUTBOX_DIR = VAR_DIR / "outbox"
 if ANYMAIL_ESP:
     EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"

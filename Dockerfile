@@ -1,0 +1,61 @@
+# syntax=docker/dockerfile:1
+# Klantbeeld: one image for the web server (gunicorn + whitenoise), the Celery worker and
+# Celery beat. docker-compose.yml runs it with PostgreSQL and Redis; see .env.example.
+
+# --- build: dependencies, the project, compiled translations, collected static files ----
+FROM python:3.11-slim AS build
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
+
+# gettext (msgfmt) for compilemessages; it stays in this stage.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gettext \
+    && rm -rf /var/lib/apt/lists/*
+
+RUN python -m venv /opt/venv
+WORKDIR /app
+
+# Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# The project itself (no dev extras); .dockerignore keeps .env, .venv and var/ out.
+COPY . .
+RUN pip install . && rm -rf build *.egg-info
+
+# Production settings refuse to import without these; dummy values, only for this step
+# (nothing connects to the database). They do not end up in the image's environment.
+RUN SECRET_KEY=build \
+    DATABASE_URL=postgres://x@x/x \
+    SITE_URL=https://build.invalid \
+    DJANGO_SETTINGS_MODULE=config.settings.production \
+    ENV_FILE= \
+    sh -c 'python manage.py compilemessages && python manage.py collectstatic --noinput'
+
+# --- runtime ---------------------------------------------------------------------------
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH \
+    DJANGO_SETTINGS_MODULE=config.settings.production \
+    ENV_FILE=
+
+RUN groupadd --system --gid 10001 klantbeeld \
+    && useradd --system --uid 10001 --gid klantbeeld --create-home --home-dir /home/klantbeeld klantbeeld
+
+COPY --from=build /opt/venv /opt/venv
+# Source and static files stay root-owned (read-only to the app); only var/ is writable.
+COPY --from=build /app /app
+RUN mkdir -p /app/var && chown klantbeeld:klantbeeld /app/var
+
+WORKDIR /app
+USER klantbeeld
+EXPOSE 8000
+
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
