@@ -15,9 +15,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     )
     skip_redis = pytest.mark.skip(reason="needs Redis: set REDIS_URL=redis://127.0.0.1:6379/0")
     for item in items:
-        if "postgres" in item.keywords and not _on_postgres():
+        if item.get_closest_marker("postgres") and not _on_postgres():
             item.add_marker(skip_pg)
-        if "redis" in item.keywords and not settings.REDIS_URL:
+        if item.get_closest_marker("redis") and not settings.REDIS_URL:
             item.add_marker(skip_redis)
 
 

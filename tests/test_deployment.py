@@ -3,18 +3,16 @@
 containers are checked with, and the refusals of the production settings."""
 
 import json
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 from unittest import mock
 
 import pytest
 import yaml
 from django.db import OperationalError
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.utils import ROOT, run_python
+
 APP_SERVICES = ("web", "worker", "beat")
 
 
@@ -43,20 +41,6 @@ def documented_in_env_example() -> set[str]:
     """Names assigned in .env.example, commented-out examples included."""
     text = (ROOT / ".env.example").read_text()
     return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE))
-
-
-def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run code in a fresh interpreter with only the given environment (no .env file)."""
-    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**clean, "PYTHONPATH": str(ROOT), "ENV_FILE": "", **env},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
 
 
 # --- docker-compose.yml -----------------------------------------------------------------
@@ -292,6 +276,7 @@ def production_env(tmp_path) -> dict[str, str]:
         "SECRET_KEY": "production-test-key",
         "DATABASE_URL": "postgres://klantbeeld:pw@db.invalid:5432/klantbeeld",
         "SITE_URL": "https://shop.example.nl",
+        "ALLOWED_HOSTS": "shop.example.nl",
         "VAR_DIR": str(tmp_path),
     }
 
@@ -324,6 +309,31 @@ def test_production_refuses_plain_http_site_url_unless_allowed(production_env):
     assert "SITE_URL must be https://" in refused.stderr
     allowed = run_python(IMPORT_PRODUCTION, **http, ALLOW_HTTP_SITE_URL="true")
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_production_refuses_an_empty_allowed_hosts(production_env):
+    result = run_python(IMPORT_PRODUCTION, **{**production_env, "ALLOWED_HOSTS": ""})
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must name" in result.stderr
+
+
+SHOW_SECURITY = (
+    "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings.production';"
+    "django.setup(); from django.conf import settings;"
+    "print(settings.SECURE_PROXY_SSL_HEADER, settings.SESSION_COOKIE_SECURE)"
+)
+
+
+def test_the_forwarded_proto_header_is_trusted_only_when_told(production_env):
+    plain = run_python(SHOW_SECURITY, **production_env)
+    assert plain.stdout.strip() == "None True"
+    behind_proxy = run_python(SHOW_SECURITY, **production_env, TRUST_X_FORWARDED_PROTO="true")
+    assert behind_proxy.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https') True"
+
+
+def test_a_plain_http_trial_install_does_not_demand_secure_cookies(production_env):
+    http = {**production_env, "SITE_URL": "http://localhost:8000", "ALLOW_HTTP_SITE_URL": "true"}
+    assert run_python(SHOW_SECURITY, **http).stdout.strip() == "None False"
 
 
 def test_the_esp_key_reaches_anymail_from_the_environment(production_env):

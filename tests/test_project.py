@@ -1,33 +1,14 @@
 """The project as a newcomer and an operator meet it: settings, migrations, local outbox."""
 
 import email
-import os
-import subprocess
-import sys
 from email import policy
-from pathlib import Path
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.test import override_settings
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run code in a fresh interpreter with only the given settings in the environment
-    (and no .env file, so a developer's local settings cannot leak in)."""
-    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**clean, "PYTHONPATH": str(ROOT), "ENV_FILE": "", **env},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+from tests.utils import ROOT, run_python
 
 
 @pytest.mark.django_db

@@ -6,7 +6,7 @@ Fails at start-up when a required value is missing, rather than running half-con
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, DEBUG, SITE_URL, env
+from .base import ALLOWED_HOSTS, DATABASES, DEBUG, SITE_URL, env
 
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must be off in production.")
@@ -14,10 +14,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     raise ImproperlyConfigured("Production needs DATABASE_URL pointing at PostgreSQL.")
 if not SITE_URL.startswith("https://") and not env.bool("ALLOW_HTTP_SITE_URL", default=False):
     raise ImproperlyConfigured("SITE_URL must be https:// in production.")
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must name the host(s) the site answers to.")
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Trust X-Forwarded-Proto only when a TLS proxy is the sole way in; otherwise any client
+# could claim https.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-SESSION_COOKIE_SECURE = True
-CSRF_COOKIE_SECURE = True
+# Secure cookies wherever the site is https; a plain-http trial install must still log in.
+SESSION_COOKIE_SECURE = SITE_URL.startswith("https://")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
