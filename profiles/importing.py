@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.db import rows_insert
+
 from .models import ChangeSource, ImportJob, Profile, ProfileChange
-from .services import changes_apply, history_value, profile_upsert
+from .services import changes_apply, history_value, profile_create, profile_update
 from .validation import WRITABLE_FIELDS, profile_data_clean
 
 # Column names a Dutch or English spreadsheet is likely to use, mapped to our fields.
@@ -88,7 +90,9 @@ class ImportReport:
 
     def show(self, row: int, user_id: str, action: str, changes: dict[str, Any]) -> None:
         if len(self.preview) < MAX_PREVIEW:
-            self.preview.append({"row": row, "user_id": user_id, "action": action, "changes": changes})
+            self.preview.append(
+                {"row": row, "user_id": user_id, "action": action, "changes": changes}
+            )
 
 
 class ImportFileError(ValueError):
@@ -177,55 +181,74 @@ class _Row:
 
 
 class _Importer:
-    def __init__(self, *, dry_run: bool, actor: AbstractBaseUser | None, now: dt.datetime, note: str):
+    def __init__(self, *, dry_run: bool, actor: User | None, now: dt.datetime, note: str):
         self.dry_run = dry_run
         self.actor = actor
         self.now = now
         self.note = note
         self.report = ImportReport()
+        # User ids and addresses of the rows taken so far: a later row with the same one
+        # is refused. A refused row claims nothing, so a corrected copy further down wins.
         self.seen_user_ids: dict[str, int] = {}
         self.seen_emails: dict[str, int] = {}
 
+    def _refuse_all(self, number: int, exc: ValidationError) -> None:
+        for name, messages in exc.message_dict.items():
+            self.report.refuse(number, name, " ".join(messages))
+
     def chunk(self, rows: list[_Row]) -> None:
-        existing = {p.user_id: p for p in Profile.objects.filter(user_id__in=[r.user_id for r in rows])}
+        existing = {
+            p.user_id: p for p in Profile.objects.filter(user_id__in=[r.user_id for r in rows])
+        }
         cleaned: list[tuple[_Row, dict[str, Any]]] = []
         for row in rows:
-            first = self.seen_user_ids.setdefault(row.user_id, row.number)
-            if first != row.number:
-                self.report.refuse(row.number, "user_id", _("User id also on row %(row)d.") % {"row": first})
-                continue
             profile = existing.get(row.user_id)
-            country = profile.country.code if profile and profile.country else ""
             try:
                 clean = profile_data_clean(
-                    _parse_attrs(row.data), today=self.now.date(), country_default=country,
+                    _parse_attrs(row.data),
+                    today=self.now.date(),
+                    country_default=str(profile.country) if profile else "",
                     require_email=profile is None,
                 )
             except ValidationError as exc:
-                for name, messages in exc.message_dict.items():
-                    self.report.refuse(row.number, name, " ".join(messages))
+                self._refuse_all(row.number, exc)
                 continue
             cleaned.append((row, clean))
 
         emails = [c["email"] for _, c in cleaned if "email" in c]
-        owners = dict(Profile.objects.filter(email__in=emails).values_list("email", "user_id"))
+        owners = dict(
+            Profile.objects.filter(email__lower__in=emails).values_list("email", "user_id")
+        )
         new: list[tuple[_Row, Profile, dict[str, Any]]] = []
         changed: list[tuple[_Row, Profile, dict[str, Any]]] = []
         for row, clean in cleaned:
+            first = self.seen_user_ids.get(row.user_id)
+            if first is not None:
+                message = _("User id also on row %(row)d.") % {"row": first}
+                self.report.refuse(row.number, "user_id", message)
+                continue
             email = clean.get("email")
             if email:
                 owner = owners.get(email)
-                first = self.seen_emails.setdefault(email, row.number)
+                first = self.seen_emails.get(email)
                 if owner is not None and owner != row.user_id:
-                    self.report.refuse(row.number, "email", _("Email address belongs to customer %(user_id)s.") % {"user_id": owner})
+                    message = _("Email address belongs to customer %(user_id)s.") % {
+                        "user_id": owner
+                    }
+                    self.report.refuse(row.number, "email", message)
                     continue
-                if first != row.number:
-                    self.report.refuse(row.number, "email", _("Email address also on row %(row)d.") % {"row": first})
+                if first is not None:
+                    message = _("Email address also on row %(row)d.") % {"row": first}
+                    self.report.refuse(row.number, "email", message)
                     continue
+                self.seen_emails[email] = row.number
+            self.seen_user_ids[row.user_id] = row.number
             profile = existing.get(row.user_id)
             if profile is None:
                 profile = Profile(user_id=row.user_id, **clean)
-                values = {k: [None, history_value(v)] for k, v in clean.items() if v not in ("", None, {})}
+                values = {
+                    k: [None, history_value(v)] for k, v in clean.items() if v not in ("", None, {})
+                }
                 new.append((row, profile, values))
                 self.report.show(row.number, row.user_id, "create", values)
             else:
@@ -249,39 +272,71 @@ class _Importer:
         self.report.updated += len(changed)
 
     def _write(self, new: list, changed: list) -> None:
+        """One transaction: one bulk insert of the new customers, one bulk update of the
+        changed ones, one bulk insert of their history."""
         with transaction.atomic():
-            Profile.objects.bulk_create([p for _, p, _ in new])
-            fields = sorted({f for _, _, changes in changed for f in changes})
+            rows_insert(Profile, [p for _, p, _ in new])
+            if new:
+                ids = dict(
+                    Profile.objects.filter(user_id__in=[p.user_id for _, p, _ in new]).values_list(
+                        "user_id", "pk"
+                    )
+                )
+                for _, profile, _ in new:
+                    profile.pk = ids[profile.user_id]
             if changed:
+                fields = sorted({f for _, _, changes in changed for f in changes})
                 for _, profile, _ in changed:
                     profile.updated_at = self.now
                 Profile.objects.bulk_update([p for _, p, _ in changed], [*fields, "updated_at"])
-            ProfileChange.objects.bulk_create(
+            rows_insert(
+                ProfileChange,
                 [
                     ProfileChange(
-                        profile=profile, changed_at=self.now, source=ChangeSource.IMPORT,
-                        actor=self.actor, created=created, changes=changes, note=self.note,
+                        profile_id=profile.pk,
+                        changed_at=self.now,
+                        source=ChangeSource.IMPORT,
+                        actor=self.actor,
+                        created=created,
+                        changes=changes,
+                        note=self.note,
                     )
                     for created, batch in ((True, new), (False, changed))
                     for _, profile, changes in batch
-                ]
+                ],
             )
 
     def _write_one_by_one(self, rows: list[_Row]) -> None:
         for row in rows:
+            data = _parse_attrs(row.data)
             try:
-                _, created = profile_upsert(
-                    user_id=row.user_id, data=_parse_attrs(row.data), source=ChangeSource.IMPORT,
-                    actor=self.actor, now=self.now,
-                )
+                with transaction.atomic():
+                    profile = (
+                        Profile.objects.select_for_update().filter(user_id=row.user_id).first()
+                    )
+                    if profile is None:
+                        profile_create(
+                            user_id=row.user_id,
+                            data=data,
+                            source=ChangeSource.IMPORT,
+                            actor=self.actor,
+                            now=self.now,
+                            note=self.note,
+                        )
+                        self.report.created += 1
+                    elif profile_update(
+                        profile=profile,
+                        data=data,
+                        source=ChangeSource.IMPORT,
+                        actor=self.actor,
+                        now=self.now,
+                        note=self.note,
+                    ):
+                        self.report.updated += 1
+                    else:
+                        self.report.unchanged += 1
             except ValidationError as exc:
-                for name, messages in exc.message_dict.items():
-                    self.report.refuse(row.number, name, " ".join(messages))
-                continue
-            if created:
-                self.report.created += 1
-            else:
-                self.report.updated += 1
+                self._refuse_all(row.number, exc)
 
 
 def _parse_attrs(data: dict[str, Any]) -> dict[str, Any]:
@@ -301,7 +356,7 @@ def profiles_import(
     content: bytes,
     filename: str,
     dry_run: bool,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     now: dt.datetime | None = None,
     chunk_size: int | None = None,
     progress: Callable[[int, int, ImportReport], None] | None = None,
@@ -323,8 +378,7 @@ def profiles_import(
     importer = _Importer(dry_run=dry_run, actor=actor, now=now, note=filename[:200])
     report = importer.report
     report.extra_columns = [
-        h for h in header
-        if h and h not in _ALIAS.values() and h not in READ_ONLY_COLUMNS
+        h for h in header if h and h not in _ALIAS.values() and h not in READ_ONLY_COLUMNS
     ]
     chunk: list[_Row] = []
     for number, values in enumerate(rows, start=2):

@@ -87,6 +87,11 @@ class Profile(TimeStampedModel):
         return " ".join(part for part in (self.first_name, self.last_name) if part)
 
 
+# `email__lower=` compiles to LOWER(email) = …, which the unique index serves; a plain
+# `email=` would scan the table.
+Profile._meta.get_field("email").register_lookup(Lower)
+
+
 class ChangeSource(models.TextChoices):
     ADMIN = "admin", _("Admin")
     API = "api", _("API")

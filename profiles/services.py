@@ -22,6 +22,8 @@ from .validation import email_normalise, profile_data_clean
 
 def history_value(value: Any) -> Any:
     """A field value as the history stores it (JSON)."""
+    if type(value) is str:  # the common case; an import asks millions of times
+        return value
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
@@ -32,7 +34,7 @@ def history_value(value: Any) -> Any:
 
 
 def _email_taken(email: str, *, exclude_pk: int | None = None) -> bool:
-    qs = Profile.objects.filter(email=email)
+    qs = Profile.objects.filter(email__lower=email.lower())
     if exclude_pk is not None:
         qs = qs.exclude(pk=exclude_pk)
     return qs.exists()

@@ -220,3 +220,35 @@ def test_the_command_refuses_a_missing_file():
     )
     assert proc.returncode != 0
     assert "No such file" in proc.stderr
+
+
+def test_a_refused_row_does_not_block_its_corrected_copy_further_down():
+    report = run(
+        "user_id,email,postal_code,country\nA1,a@example.com,99,NL\nA1,a@example.com,1012 AB,NL\n"
+    )
+    assert [(e.row, e.field) for e in report.errors] == [(2, "postal_code")]
+    assert Profile.objects.get(user_id="A1").postal_code == "1012 AB"
+
+
+def test_a_customer_written_meanwhile_by_someone_else_is_merged_row_by_row(monkeypatch):
+    """Between reading a chunk and writing it, the shop's API creates one of its customers:
+    the chunk falls back to one row at a time and the counts stay true."""
+    import profiles.importing as importing
+
+    real_clean = importing.profile_data_clean
+
+    def clean_while_a_rival_writes(*args, **kwargs):
+        # Runs after the chunk looked up its existing customers, before it writes.
+        if not Profile.objects.filter(user_id="A2").exists():
+            ProfileFactory(
+                user_id="A2", email="bram@example.com", first_name="Bram", last_name="de Boer"
+            )
+        return real_clean(*args, **kwargs)
+
+    monkeypatch.setattr(importing, "profile_data_clean", clean_while_a_rival_writes)
+    report = run(GOOD_CSV)
+    assert (report.created, report.updated, report.error_count) == (1, 1, 0)
+    assert Profile.objects.count() == 2
+    bram = Profile.objects.get(user_id="A2")
+    assert bram.postal_code == "3511 LK"
+    assert bram.changes.get().note == "klanten.csv"
