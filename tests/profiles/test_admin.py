@@ -98,8 +98,18 @@ def test_filters_by_stage_language_country_and_orders(marketer_client):
         "buyer"
     }
     assert listed(marketer_client.get(CHANGELIST, {"language__exact": "en"})) == {"buyer"}
-    assert listed(marketer_client.get(CHANGELIST, {"country__exact": "BE"})) == {"buyer"}
+    assert listed(marketer_client.get(CHANGELIST, {"country": "BE"})) == {"buyer"}
     assert listed(marketer_client.get(CHANGELIST, {"has_orders": "no"})) == {"browser"}
+
+
+def test_the_country_filter_offers_only_countries_customers_live_in(marketer_client):
+    ProfileFactory(country="BE")
+    ProfileFactory(country="NL")
+    ProfileFactory(country="NL")
+    html = marketer_client.get(CHANGELIST, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "?country=NL" in html and "?country=BE" in html
+    assert "?country=AF" not in html
+    assert html.index("?country=NL") < html.index("?country=BE")  # most customers first
 
 
 def test_an_edit_is_checked_by_the_same_rules_and_names_the_field(marketer_client):
