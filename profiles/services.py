@@ -169,14 +169,26 @@ def profile_upsert(
     actor: User | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[Profile, bool]:
-    """Create the profile for `user_id`, or update it with `data`; returns (profile, created)."""
+    """Create the profile for `user_id`, or update it with `data`; returns (profile, created).
+
+    Safe under concurrency: when another writer creates the same customer between our
+    look-up and our insert, this call updates the row the other one made.
+    """
     user_id = _user_id_clean(user_id)
     with transaction.atomic():
         profile = Profile.objects.select_for_update().filter(user_id=user_id).first()
         if profile is None:
-            return profile_create(
-                user_id=user_id, data=data, source=source, actor=actor, now=now
-            ), True
+            try:
+                created = profile_create(
+                    user_id=user_id, data=data, source=source, actor=actor, now=now
+                )
+            except ValidationError:
+                # Lost a race? Then the customer exists now and this becomes an update.
+                profile = Profile.objects.select_for_update().filter(user_id=user_id).first()
+                if profile is None:
+                    raise
+            else:
+                return created, True
         profile_update(profile=profile, data=data, source=source, actor=actor, now=now)
         return profile, False
 

@@ -75,3 +75,18 @@ def test_mail_goes_to_a_local_outbox_of_eml_files(tmp_path):
     messages = [email.message_from_bytes(f.read_bytes(), policy=policy.default) for f in files]
     assert {m["To"] for m in messages} == {"anna@example.com", "bram@example.com"}
     assert {m["Subject"] for m in messages} == {"Welkom", "Tweede"}
+
+
+@pytest.mark.redis
+def test_with_redis_the_cache_is_shared_between_web_and_worker_processes(settings):
+    from django.core.cache import cache
+
+    cache.set("klantbeeld-test:shared", "seen by the other process", 60)
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base'; django.setup();"
+        "from django.core.cache import cache; print(cache.get('klantbeeld-test:shared'))"
+    )
+    location = settings.CACHES["default"]["LOCATION"]
+    other = run_python(code, DEBUG="true", REDIS_URL=location)
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.strip() == "seen by the other process"
