@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -34,6 +35,7 @@ def staff_user(request: HttpRequest) -> User:
     return request.user
 
 
+HISTORY_SHOWN = 50
 VALUE_FIGURES = ("order_count", "total_spent", "first_order_at", "last_order_at", "last_seen_at")
 
 
@@ -44,7 +46,7 @@ def _timezone_choices() -> list[tuple[str, str]]:
 class ProfileAdminForm(forms.ModelForm):
     """Checks with the same rules as every other way in (profile_data_clean)."""
 
-    timezone = forms.ChoiceField(label=_("time zone"), choices=_timezone_choices)
+    timezone = forms.ChoiceField(label=_("Time zone"), choices=_timezone_choices)
 
     class Meta:
         model = Profile
@@ -105,32 +107,6 @@ class CountryFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ProfileChangeInline(admin.TabularInline):
-    model = ProfileChange
-    fields = ("changed_at", "source", "actor", "what_changed", "note")
-    readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
-    ordering = ("-changed_at", "-id")
-    verbose_name_plural = _("change history (latest 50)")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[ProfileChange]:
-        qs = super().get_queryset(request).select_related("actor")
-        ids = list(qs.order_by("-changed_at", "-id").values_list("id", flat=True)[:50])
-        return qs.filter(id__in=ids)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.display(description=_("what changed"))
-    def what_changed(self, change: ProfileChange) -> str:
-        return change_summary(change)
-
-
 def change_summary(change: ProfileChange) -> str:
     if change.erased:
         return format_html(
@@ -179,12 +155,11 @@ class ProfileAdmin(admin.ModelAdmin):
     )
     search_fields = ("=user_id", "email", "first_name", "last_name", "=postal_code")
     search_help_text = _("Search by user id, email, name or postal code.")
-    readonly_fields = (*VALUE_FIGURES, "created_at", "updated_at")
+    readonly_fields = (*VALUE_FIGURES, "created_at", "updated_at", "history")
     ordering = ("-created_at",)
     list_per_page = 50
     show_full_result_count = False
     actions = ["export_selected"]
-    inlines = [ProfileChangeInline]
     change_list_template = "admin/profiles/profile/change_list.html"
     fieldsets = (
         (None, {"fields": ("user_id", "email", "first_name", "last_name", "birth_date", "phone")}),
@@ -196,7 +171,44 @@ class ProfileAdmin(admin.ModelAdmin):
         (_("Value (kept by events, read-only)"), {"fields": VALUE_FIGURES}),
         (_("Custom attributes"), {"fields": ("custom_attributes",)}),
         (None, {"fields": ("created_at", "updated_at")}),
+        (_("Change history"), {"fields": ("history",)}),
     )
+
+    @admin.display(description=_("latest changes"))
+    def history(self, profile: Profile) -> str:
+        """The latest changes of this customer, newest first, with a link to all of them."""
+        if not profile.pk:
+            return "—"
+        changes = list(profile.changes.select_related("actor")[:HISTORY_SHOWN])
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    date_format(timezone.localtime(c.changed_at), "SHORT_DATETIME_FORMAT"),
+                    c.get_source_display(),
+                    c.actor or "—",
+                    change_summary(c),
+                    c.note or "",
+                )
+                for c in changes
+            ),
+        )
+        everything = (
+            reverse("admin:profiles_profilechange_changelist") + f"?profile__id__exact={profile.pk}"
+        )
+        return format_html(
+            '<table id="profile-history"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
+            '<th>{}</th></tr></thead><tbody>{}</tbody></table><p><a href="{}">{}</a></p>',
+            gettext("when"),
+            gettext("through"),
+            gettext("by"),
+            gettext("what changed"),
+            gettext("note"),
+            rows,
+            everything,
+            gettext("All changes of this customer"),
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Profile | None = None) -> Any:
         # The user id is the shop's key: set once, never edited by hand.

@@ -36,10 +36,6 @@ def form_data(profile: Profile, **overrides) -> dict:
         "lifecycle_stage": profile.lifecycle_stage,
         "acquisition_source": "",
         "custom_attributes": "{}",
-        "changes-TOTAL_FORMS": "0",
-        "changes-INITIAL_FORMS": "0",
-        "changes-MIN_NUM_FORMS": "0",
-        "changes-MAX_NUM_FORMS": "0",
     }
     data.update(overrides)
     return data
@@ -138,6 +134,28 @@ def test_an_edit_lands_in_the_history_with_the_marketers_name(marketer_client, m
     page = marketer_client.get(url)
     assert "Johan" in page.content.decode()
     assert marketer.username in page.content.decode()
+
+
+def test_each_customers_page_shows_that_customers_own_history(marketer_client):
+    from profiles.services import profile_create, profile_update
+
+    anna = profile_create(user_id="anna", data={"email": "anna@example.com"}, source="import")
+    bram = profile_create(user_id="bram", data={"email": "bram@example.com"}, source="api")
+    for n in range(60):  # plenty of newer changes for someone else
+        profile_update(profile=bram, data={"city": f"Woonoord {n}"}, source="api")
+    page = marketer_client.get(reverse("admin:profiles_profile_change", args=[anna.pk]))
+    html = page.content.decode()
+    assert "anna@example.com" in html.split('id="profile-history"')[1]
+    assert "Woonoord" not in html
+    bram_page = marketer_client.get(reverse("admin:profiles_profile_change", args=[bram.pk]))
+    history = bram_page.content.decode().split('id="profile-history"')[1]
+    assert history.count("<tr>") == 1 + 50  # header and the latest 50
+    assert "Woonoord 59" in history and "Woonoord 9<" not in history
+    everything = marketer_client.get(
+        reverse("admin:profiles_profilechange_changelist"), {"profile__id__exact": bram.pk}
+    )
+    assert everything.status_code == 200
+    assert {c.profile_id for c in everything.context["cl"].result_list} == {bram.pk}
 
 
 def test_a_marketer_adds_a_customer_through_the_services(marketer_client, marketer):
