@@ -11,7 +11,7 @@ import pytest
 import yaml
 from django.db import OperationalError
 
-from tests.utils import ROOT, run_python
+from tests.utils import ROOT, run_django
 
 APP_SERVICES = ("web", "worker", "beat")
 
@@ -262,9 +262,13 @@ def test_healthz_only_reads(client):
 
 # --- production settings ----------------------------------------------------------------
 
+
+def run_production(body: str, **env: str):
+    return run_django(body, settings="config.settings.production", **env)
+
+
 IMPORT_PRODUCTION = (
-    "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings.production';"
-    "django.setup(); from django.conf import settings; print(settings.DATABASES['default']['ENGINE'])"
+    "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'])"
 )
 
 
@@ -282,13 +286,13 @@ def production_env(tmp_path) -> dict[str, str]:
 
 
 def test_production_settings_import_with_a_complete_environment(production_env):
-    result = run_python(IMPORT_PRODUCTION, **production_env)
+    result = run_production(IMPORT_PRODUCTION, **production_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "django.db.backends.postgresql"
 
 
 def test_production_refuses_debug(production_env):
-    result = run_python(IMPORT_PRODUCTION, **{**production_env, "DEBUG": "true"})
+    result = run_production(IMPORT_PRODUCTION, **{**production_env, "DEBUG": "true"})
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "DEBUG must be off in production" in result.stderr
@@ -296,7 +300,7 @@ def test_production_refuses_debug(production_env):
 
 def test_production_refuses_sqlite(production_env, tmp_path):
     sqlite = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    result = run_python(IMPORT_PRODUCTION, **{**production_env, "DATABASE_URL": sqlite})
+    result = run_production(IMPORT_PRODUCTION, **{**production_env, "DATABASE_URL": sqlite})
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "PostgreSQL" in result.stderr
@@ -304,45 +308,43 @@ def test_production_refuses_sqlite(production_env, tmp_path):
 
 def test_production_refuses_plain_http_site_url_unless_allowed(production_env):
     http = {**production_env, "SITE_URL": "http://localhost:8000"}
-    refused = run_python(IMPORT_PRODUCTION, **http)
+    refused = run_production(IMPORT_PRODUCTION, **http)
     assert refused.returncode != 0
     assert "SITE_URL must be https://" in refused.stderr
-    allowed = run_python(IMPORT_PRODUCTION, **http, ALLOW_HTTP_SITE_URL="true")
+    allowed = run_production(IMPORT_PRODUCTION, **http, ALLOW_HTTP_SITE_URL="true")
     assert allowed.returncode == 0, allowed.stderr
 
 
 def test_production_refuses_an_empty_allowed_hosts(production_env):
-    result = run_python(IMPORT_PRODUCTION, **{**production_env, "ALLOWED_HOSTS": ""})
+    result = run_production(IMPORT_PRODUCTION, **{**production_env, "ALLOWED_HOSTS": ""})
     assert result.returncode != 0
     assert "ALLOWED_HOSTS must name" in result.stderr
 
 
 SHOW_SECURITY = (
-    "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings.production';"
-    "django.setup(); from django.conf import settings;"
+    "from django.conf import settings;"
     "print(settings.SECURE_PROXY_SSL_HEADER, settings.SESSION_COOKIE_SECURE)"
 )
 
 
 def test_the_forwarded_proto_header_is_trusted_only_when_told(production_env):
-    plain = run_python(SHOW_SECURITY, **production_env)
+    plain = run_production(SHOW_SECURITY, **production_env)
     assert plain.stdout.strip() == "None True"
-    behind_proxy = run_python(SHOW_SECURITY, **production_env, TRUST_X_FORWARDED_PROTO="true")
+    behind_proxy = run_production(SHOW_SECURITY, **production_env, TRUST_X_FORWARDED_PROTO="true")
     assert behind_proxy.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https') True"
 
 
 def test_a_plain_http_trial_install_does_not_demand_secure_cookies(production_env):
     http = {**production_env, "SITE_URL": "http://localhost:8000", "ALLOW_HTTP_SITE_URL": "true"}
-    assert run_python(SHOW_SECURITY, **http).stdout.strip() == "None False"
+    assert run_production(SHOW_SECURITY, **http).stdout.strip() == "None False"
 
 
 def test_the_esp_key_reaches_anymail_from_the_environment(production_env):
     code = (
-        "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings.production';"
-        "django.setup(); from django.conf import settings; import json;"
+        "from django.conf import settings; import json;"
         "print(json.dumps([settings.EMAIL_BACKEND, settings.ANYMAIL]))"
     )
-    result = run_python(
+    result = run_production(
         code,
         **production_env,
         ANYMAIL_ESP="postmark",

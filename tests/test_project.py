@@ -8,7 +8,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.test import override_settings
 
-from tests.utils import ROOT, run_python
+from tests.utils import ROOT, run_django
 
 
 @pytest.mark.django_db
@@ -24,39 +24,34 @@ def test_the_readme_starts_with_the_two_commands():
 
 
 def test_without_debug_a_secret_key_is_required(tmp_path):
-    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base'; django.setup()"
-    refused = run_python(code, VAR_DIR=str(tmp_path))
+    refused = run_django("", VAR_DIR=str(tmp_path))
     assert refused.returncode != 0
     assert "SECRET_KEY must be set" in refused.stderr
-    assert run_python(code, VAR_DIR=str(tmp_path), DEBUG="true").returncode == 0
-    assert run_python(code, VAR_DIR=str(tmp_path), SECRET_KEY="s3cret").returncode == 0
+    assert run_django("", VAR_DIR=str(tmp_path), DEBUG="true").returncode == 0
+    assert run_django("", VAR_DIR=str(tmp_path), SECRET_KEY="s3cret").returncode == 0
 
 
 def test_the_embedded_database_runs_in_wal_mode_so_web_and_worker_can_share_it(tmp_path):
     code = (
-        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base'; django.setup();"
         "from django.db import connection; c = connection.cursor();"
         "c.execute('PRAGMA journal_mode'); print(c.fetchone()[0])"
     )
-    result = run_python(code, VAR_DIR=str(tmp_path), DEBUG="true")
+    result = run_django(code, VAR_DIR=str(tmp_path), DEBUG="true")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "wal"
     assert (tmp_path / "klantbeeld.sqlite3").exists()
 
 
 def test_without_redis_celery_uses_the_embedded_filesystem_broker(tmp_path):
-    code = (
-        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base'; django.setup();"
-        "from config.celery import app; print(app.conf.broker_url);"
-        "print(app.conf.broker_transport_options['data_folder_in'])"
-    )
-    result = run_python(code, VAR_DIR=str(tmp_path), DEBUG="true")
+    broker_url = "from config.celery import app; print(app.conf.broker_url)"
+    code = broker_url + "; print(app.conf.broker_transport_options['data_folder_in'])"
+    result = run_django(code, VAR_DIR=str(tmp_path), DEBUG="true")
     assert result.returncode == 0, result.stderr
     broker, folder = result.stdout.split()
     assert broker == "filesystem://"
     assert folder.startswith(str(tmp_path))
-    with_redis = run_python(
-        code.split(";print(app.conf.broker_transport")[0],
+    with_redis = run_django(
+        broker_url,
         VAR_DIR=str(tmp_path),
         DEBUG="true",
         REDIS_URL="redis://127.0.0.1:6379/3",
@@ -82,11 +77,8 @@ def test_with_redis_the_cache_is_shared_between_web_and_worker_processes(setting
     from django.core.cache import cache
 
     cache.set("klantbeeld-test:shared", "seen by the other process", 60)
-    code = (
-        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base'; django.setup();"
-        "from django.core.cache import cache; print(cache.get('klantbeeld-test:shared'))"
-    )
+    code = "from django.core.cache import cache; print(cache.get('klantbeeld-test:shared'))"
     location = settings.CACHES["default"]["LOCATION"]
-    other = run_python(code, DEBUG="true", REDIS_URL=location)
+    other = run_django(code, DEBUG="true", REDIS_URL=location)
     assert other.returncode == 0, other.stderr
     assert other.stdout.strip() == "seen by the other process"

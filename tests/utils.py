@@ -21,3 +21,11 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=60,
     )
+
+
+def run_django(body: str, *, settings: str = "config.settings.base", **env: str):
+    """Set Django up with `settings` in a fresh interpreter (as run_python), then run `body`."""
+    setup = (
+        f"import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = {settings!r}; django.setup()\n"
+    )
+    return run_python(setup + body, **env)
