@@ -1,10 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from config.api import api
 from core.views import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
     path("p/", include("profiles.urls")),
+    path("", include("consent.urls")),
     path("healthz", healthz, name="healthz"),
 ]

@@ -5,3 +5,13 @@ from django.utils.translation import gettext_lazy as _
 class ConsentConfig(AppConfig):
     name = "consent"
     verbose_name = _("Consent")
+
+    def ready(self) -> None:
+        from profiles import registry
+
+        from . import selectors, services
+
+        registry.register_profile_field("suppressed", selectors.profile_suppressed)
+        registry.register_profile_field("consents", selectors.profile_consents)
+        registry.register_export_section("consent_ledger", selectors.consent_ledger_export)
+        registry.register_eraser("consent", services.consent_erase)

@@ -1,6 +1,41 @@
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from .apikeys import api_key_create
+from .models import ApiKey
 
 admin.site.site_header = _("Klantbeeld")
 admin.site.site_title = _("Klantbeeld")
 admin.site.index_title = _("Customers, consent and campaigns")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are made here or with `manage.py create_api_key`; the key is shown once."""
+
+    list_display = ("name", "kind", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("kind",)
+    fields = ("name", "kind")
+    actions = ["revoke"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        key, raw = api_key_create(name=obj.name, kind=obj.kind)
+        obj.pk = key.pk
+        messages.warning(
+            request,
+            gettext("The new key is shown only this once; store it safely: %(key)s") % {"key": raw},
+        )
+
+    @admin.action(description=_("Revoke the selected keys"), permissions=["delete"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        count = queryset.filter(revoked_at=None).update(revoked_at=timezone.now())
+        messages.info(request, gettext("%(count)d keys revoked.") % {"count": count})

@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,7 +24,7 @@ from django_countries import countries
 
 from core.spreadsheet import csv_stream
 
-from . import services
+from . import registry, services
 from .models import ChangeSource, ImportJob, Profile, ProfileChange
 from .selectors import EXPORT_COLUMNS, profile_export_rows
 from .validation import WRITABLE_FIELDS, postal_code_normalise, profile_data_clean
@@ -155,11 +156,11 @@ class ProfileAdmin(admin.ModelAdmin):
     )
     search_fields = ("=user_id", "email", "first_name", "last_name", "=postal_code")
     search_help_text = _("Search by user id, email, name or postal code.")
-    readonly_fields = (*VALUE_FIGURES, "created_at", "updated_at", "history")
+    readonly_fields = (*VALUE_FIGURES, "created_at", "updated_at", "panels", "history")
     ordering = ("-created_at",)
     list_per_page = 50
     show_full_result_count = False
-    actions = ["export_selected"]
+    actions = ["export_selected", "erase_selected"]
     change_list_template = "admin/profiles/profile/change_list.html"
     fieldsets = (
         (None, {"fields": ("user_id", "email", "first_name", "last_name", "birth_date", "phone")}),
@@ -171,8 +172,20 @@ class ProfileAdmin(admin.ModelAdmin):
         (_("Value (kept by events, read-only)"), {"fields": VALUE_FIGURES}),
         (_("Custom attributes"), {"fields": ("custom_attributes",)}),
         (None, {"fields": ("created_at", "updated_at")}),
+        (_("Permissions and other records"), {"fields": ("panels",)}),
         (_("Change history"), {"fields": ("history",)}),
     )
+
+    @admin.display(description="")
+    def panels(self, profile: Profile) -> str:
+        """What the apps above add to a customer's page (consents, events, deliveries …)."""
+        if not profile.pk:
+            return "—"
+        return format_html_join(
+            "",
+            "<h3>{}</h3>{}",
+            ((title, func(profile)) for title, func in registry.admin_panels.values()),
+        )
 
     @admin.display(description=_("latest changes"))
     def history(self, profile: Profile) -> str:
@@ -254,6 +267,46 @@ class ProfileAdmin(admin.ModelAdmin):
                 actor=staff_user(request),
             )
             obj.pk = created.pk
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A customer is never deleted (the consent ledger must stay whole): erase instead.
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Profile]:
+        return super().get_queryset(request).filter(erased_at=None)
+
+    # --- Erasure ---------------------------------------------------------------------
+
+    @admin.action(
+        description=_("Erase the personal data of the selected customers"), permissions=["erase"]
+    )
+    def erase_selected(
+        self, request: HttpRequest, queryset: QuerySet[Profile]
+    ) -> HttpResponse | None:
+        """Two steps: a page that says what will happen, then the erasure on confirmation."""
+        if request.POST.get("confirm") == "yes":
+            now = timezone.now()
+            count = 0
+            for profile in queryset:
+                services.profile_erase(
+                    profile=profile, now=now, source=ChangeSource.ADMIN, actor=staff_user(request)
+                )
+                count += 1
+            messages.success(request, gettext("%(count)d customers erased.") % {"count": count})
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Erase personal data"),
+            "opts": self.opts,
+            "profiles": queryset[:200],
+            "count": queryset.count(),
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "action": "erase_selected",
+        }
+        return TemplateResponse(request, "admin/profiles/profile/erase_confirm.html", context)
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("profiles.erase_profile")
 
     # --- Export ----------------------------------------------------------------------
 

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
@@ -61,9 +63,17 @@ class Profile(TimeStampedModel):
 
     custom_attributes = models.JSONField(_("custom attributes"), default=dict, blank=True)
 
+    # What self-service links sign: random, so a link says nothing about the customer,
+    # and replaced on erasure, so every old link stops working.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Set when the person was erased: the row stays as an empty tombstone so that
+    # campaign figures remain whole, but it holds no personal data.
+    erased_at = models.DateTimeField(_("erased"), null=True, blank=True)
+
     class Meta:
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
+        permissions = [("erase_profile", _("Can erase a customer's personal data"))]
         constraints = [
             models.UniqueConstraint(
                 Lower("email"),

@@ -51,3 +51,69 @@ def profile_export_rows(queryset: QuerySet[Profile]) -> Iterator[list[Any]]:
     """
     for values in queryset.order_by("pk").values_list(*EXPORT_COLUMNS).iterator(chunk_size=2000):
         yield [_export_value(v) for v in values]
+
+
+def profile_as_dict(profile: Profile) -> dict[str, Any]:
+    """The profile as the management API shows it, with what other apps add (consents …)."""
+    from .registry import profile_fields
+
+    data: dict[str, Any] = {
+        "user_id": profile.user_id,
+        "email": profile.email,
+        "first_name": profile.first_name,
+        "last_name": profile.last_name,
+        "birth_date": profile.birth_date.isoformat() if profile.birth_date else None,
+        "phone": profile.phone,
+        "address": {
+            "street": profile.street,
+            "house_number": profile.house_number,
+            "postal_code": profile.postal_code,
+            "city": profile.city,
+            "country": str(profile.country),
+        },
+        "timezone": profile.timezone,
+        "language": profile.language,
+        "lifecycle_stage": profile.lifecycle_stage,
+        "acquisition_source": profile.acquisition_source,
+        "order_count": profile.order_count,
+        "total_spent": str(profile.total_spent),
+        "first_order_at": _iso(profile.first_order_at),
+        "last_order_at": _iso(profile.last_order_at),
+        "last_seen_at": _iso(profile.last_seen_at),
+        "custom_attributes": profile.custom_attributes,
+        "created_at": _iso(profile.created_at),
+        "updated_at": _iso(profile.updated_at),
+    }
+    for name, func in profile_fields.items():
+        data[name] = func(profile)
+    return data
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value else None
+
+
+# Sections every export has, even before the app that fills one has anything to say.
+EXPORT_SECTIONS = ("profile", "history", "consent_ledger", "events", "deliveries", "survey_answers")
+
+
+def profile_export(profile: Profile) -> dict[str, Any]:
+    """Everything held on the person (GDPR art. 15 and 20), as JSON-able data."""
+    from .registry import export_sections
+
+    export: dict[str, Any] = {name: [] for name in EXPORT_SECTIONS}
+    export["profile"] = profile_as_dict(profile)
+    export["history"] = [
+        {
+            "changed_at": change.changed_at.isoformat(),
+            "through": change.source,
+            "by": change.actor.get_username() if change.actor else None,
+            "created": change.created,
+            "changes": change.changes,
+            "note": change.note,
+        }
+        for change in profile.changes.select_related("actor").order_by("changed_at", "id")
+    ]
+    for name, func in export_sections.items():
+        export[name] = func(profile)
+    return export

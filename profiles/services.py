@@ -2,6 +2,7 @@
 
 import datetime as dt
 import decimal
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -341,3 +342,63 @@ def import_job_create(
     )
     run_import_job.delay_on_commit(job.pk)
     return job
+
+
+# Fields blanked on erasure; value figures stay, anonymous, so campaign reports stay whole.
+ERASED_FIELDS: dict[str, Any] = {
+    "first_name": "",
+    "last_name": "",
+    "birth_date": None,
+    "phone": "",
+    "street": "",
+    "house_number": "",
+    "postal_code": "",
+    "city": "",
+    "country": "",
+    "acquisition_source": "",
+    "custom_attributes": {},
+    "timezone": "Europe/Amsterdam",
+}
+
+
+@transaction.atomic
+def profile_erase(
+    *, profile: Profile, now: dt.datetime, source: str, actor: User | None = None
+) -> Profile:
+    """Erase the person (GDPR art. 17): personal data goes everywhere it is held.
+
+    Every app's registered eraser runs (the consent app keeps only a keyed hash of the
+    address, the date and the reason, so the person is never re-added as contactable),
+    the change history is scrubbed, and the profile becomes an empty tombstone with a new
+    random key, so every old self-service link stops working. Erasing twice is harmless.
+    """
+    from . import registry
+
+    profile = Profile.objects.select_for_update().get(pk=profile.pk)
+    if profile.erased_at:
+        return profile
+    email = profile.email
+    for eraser in registry.erasers.values():
+        eraser(profile, now, email)
+    history_erase(profile=profile)
+    profile.email_change_requests.all().delete()
+    marker = uuid.uuid4().hex
+    for field, value in ERASED_FIELDS.items():
+        setattr(profile, field, value)
+    profile.user_id = f"erased-{marker}"
+    profile.email = f"{marker}@erased.invalid"
+    profile.public_id = uuid.uuid4()
+    profile.erased_at = now
+    profile.save(
+        update_fields=[*ERASED_FIELDS, "user_id", "email", "public_id", "erased_at", "updated_at"]
+    )
+    ProfileChange.objects.create(
+        profile=profile,
+        changed_at=now,
+        source=source,
+        actor=actor,
+        changes={},
+        erased=True,
+        note="personal data erased",
+    )
+    return profile

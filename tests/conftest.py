@@ -44,3 +44,26 @@ def marketer(db):
 def marketer_client(client, marketer):
     client.force_login(marketer)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _ledger_flush_permit(request: pytest.FixtureRequest):
+    """Transactional tests end with a flush of every table; on SQLite that is a DELETE,
+    which the consent ledger's trigger refuses unless a flush permit is present.
+
+    Asking for transactional_db here makes it finish setting up first, so this teardown
+    (the permit) runs before its teardown (the flush)."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+    yield
+    if transactional:
+        from django.db import connection
+
+        if connection.vendor == "sqlite":
+            from consent.models import LedgerPermit
+
+            LedgerPermit.objects.create(profile_id=None)

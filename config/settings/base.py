@@ -229,6 +229,24 @@ LOGGING = {
 }
 
 # --- Klantbeeld -----------------------------------------------------------------------
+# Who sends: shown in every mail footer and on the customer pages (the law asks for the
+# sender's identity and address in commercial mail).
+SHOP_NAME = env.str("SHOP_NAME", default="Klantbeeld demo shop")
+SHOP_ADDRESS = env.str("SHOP_ADDRESS", default="Voorbeeldstraat 1, 1234 AB Amsterdam")
+# Proxies in front of the web server that append to X-Forwarded-For (0: none; trust only
+# REMOTE_ADDR). Used for the per-IP rate limits and the IP recorded with a consent.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Key of the HMAC that keeps erased and suppressed addresses recognisable without storing
+# them. Changing it makes every erased address unknown again: set it once, keep it.
+SUPPRESSION_HASH_KEY = env.str("SUPPRESSION_HASH_KEY", default="") or SECRET_KEY
+# Double opt-in: how long a confirmation link works.
+OPT_IN_TTL_DAYS = env.int("OPT_IN_TTL_DAYS", default=7)
+# How long a preference-page link from a mail works (an unsubscribe link always works).
+PREFERENCES_LINK_TTL_DAYS = env.int("PREFERENCES_LINK_TTL_DAYS", default=180)
+# Rate limits: (attempts, seconds).
+RATE_LIMIT_OPT_IN_PER_ADDRESS = (3, 3600)
+RATE_LIMIT_FORM_PER_IP = (20, 3600)
+RATE_LIMIT_LINK_REQUEST_PER_ADDRESS = (3, 3600)
 # Time a customer has to confirm a new email address.
 EMAIL_CHANGE_TOKEN_TTL_HOURS = env.int("EMAIL_CHANGE_TOKEN_TTL_HOURS", default=48)
 # Rows per chunk for profile imports: one bulk write per chunk.

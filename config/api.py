@@ -1,0 +1,98 @@
+"""The HTTP API under /api/v1/: one NinjaAPI, routers from the apps, one error format.
+
+Every refusal is JSON: {"error": <code>, "detail": <text>, "errors": [{"field", "message"}]}
+with 400 for bad input (naming the field), 401 for a bad key, 404, 413, 429.
+"""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from core.ratelimit import RateLimited
+
+api = NinjaAPI(
+    title="Klantbeeld API",
+    version="1",
+    description=(
+        "Management API (Authorization: Bearer <admin token>) and, for the shop's own "
+        "systems, the subscription endpoint. Times are ISO-8601 in UTC."
+    ),
+    urls_namespace="api",
+)
+
+
+def error(
+    request: HttpRequest,
+    status: int,
+    code: str,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+) -> HttpResponse:
+    body: dict[str, Any] = {"error": code, "detail": detail}
+    if errors is not None:
+        body["errors"] = errors
+    return api.create_response(request, body, status=status)
+
+
+def _field(loc: list[Any] | tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "payload", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(NinjaValidationError)
+def _invalid_schema(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors]
+    fields = ", ".join(e["field"] for e in errors)
+    return error(request, 400, "invalid", f"Invalid input: {fields}", errors)
+
+
+@api.exception_handler(DjangoValidationError)
+def _invalid_value(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    if hasattr(exc, "error_dict"):
+        errors = [
+            {"field": name, "message": message}
+            for name, messages in exc.message_dict.items()
+            for message in messages
+        ]
+    else:
+        errors = [{"field": "body", "message": message} for message in exc.messages]
+    fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+    return error(request, 400, "invalid", f"Invalid input: {fields}", errors)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = error(request, 401, "unauthorized", "A valid admin token is required.")
+    response["WWW-Authenticate"] = 'Bearer realm="klantbeeld"'
+    return response
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code = {400: "invalid", 404: "not_found", 413: "too_large"}.get(exc.status_code, "error")
+    errors = [{"field": "body", "message": str(exc)}] if exc.status_code == 400 else None
+    return error(request, exc.status_code, code, str(exc), errors)
+
+
+@api.exception_handler(RateLimited)
+def _rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    response = error(
+        request, 429, "rate_limited", "Too many requests for this address; try again later."
+    )
+    response["Retry-After"] = "3600"
+    return response
+
+
+def _register() -> None:
+    from consent.api import router as consent_router
+    from profiles.api import router as profiles_router
+
+    api.add_router("/", profiles_router)
+    api.add_router("/", consent_router)
+
+
+_register()

@@ -1,0 +1,81 @@
+"""Signed, scoped links for the customer's own pages and the mail headers that carry them.
+
+A token signs the profile's random public_id (and a topic) with a salt per scope, so a
+preferences link cannot be used as an unsubscribe link or the other way round, one
+customer's token never opens another's data, and the token says nothing about who it is
+for. Erasure gives the profile a new public_id: every old link stops working.
+"""
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+
+from core.urls import absolute_url
+from profiles.models import Profile
+
+from .models import Topic
+
+SCOPES = ("preferences", "unsubscribe")
+
+
+class LinkError(Exception):
+    """The token is forged, of another scope, expired, or its customer no longer exists."""
+
+
+def link_token(profile: Profile, scope: str, topic: Topic | None = None) -> str:
+    assert scope in SCOPES  # noqa: S101 - a programming error, not input
+    payload = [profile.public_id.hex, topic.pk if topic else None]
+    return signing.dumps(payload, salt=f"klantbeeld.link.{scope}")
+
+
+def link_resolve(token: str, scope: str) -> tuple[Profile, Topic | None]:
+    """The (profile, topic) a token was made for; raises LinkError otherwise."""
+    max_age = (
+        dt.timedelta(days=settings.PREFERENCES_LINK_TTL_DAYS) if scope == "preferences" else None
+    )
+    try:
+        public_id, topic_id = signing.loads(token, salt=f"klantbeeld.link.{scope}", max_age=max_age)
+    except (signing.BadSignature, ValueError, TypeError) as exc:
+        raise LinkError(scope) from exc
+    profile = Profile.objects.filter(public_id=public_id, erased_at=None).first()
+    if profile is None:
+        raise LinkError(scope)
+    topic = Topic.objects.filter(pk=topic_id).first() if topic_id else None
+    return profile, topic
+
+
+def preferences_url(profile: Profile) -> str:
+    return absolute_url("consent:preferences", token=link_token(profile, "preferences"))
+
+
+def unsubscribe_url(profile: Profile, topic: Topic) -> str:
+    return absolute_url("consent:unsubscribe", token=link_token(profile, "unsubscribe", topic))
+
+
+def privacy_url(language: str | None = None) -> str:
+    url = absolute_url("consent:privacy")
+    return f"{url}?lang={language}" if language else url
+
+
+def list_unsubscribe_headers(profile: Profile, topic: Topic) -> dict[str, str]:
+    """RFC 8058 one-click unsubscribe headers for a commercial or service mail."""
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url(profile, topic)}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def mail_footer(profile: Profile, topic: Topic | None) -> dict[str, Any]:
+    """What every mail's footer shows: who sends, and the customer's links."""
+    footer: dict[str, Any] = {
+        "shop_name": settings.SHOP_NAME,
+        "shop_address": settings.SHOP_ADDRESS,
+        "preferences_url": preferences_url(profile),
+        "privacy_url": privacy_url(profile.language),
+        "unsubscribe_url": None,
+    }
+    if topic is not None and topic.category != "transactional":
+        footer["unsubscribe_url"] = unsubscribe_url(profile, topic)
+    return footer

@@ -1,0 +1,132 @@
+"""Reads of the consent domain; above all `send_permission`, which every send path asks."""
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from typing import Any
+
+from profiles.models import Profile
+
+from .models import (
+    Category,
+    ConsentEvent,
+    ConsentState,
+    ContactPreference,
+    PrivacyStatement,
+    Status,
+    SuppressionReason,
+    Topic,
+)
+from .services import suppression_active
+
+
+@dataclass(frozen=True)
+class Permission:
+    allowed: bool
+    reason: str = (
+        ""  # why not: erased, suppressed:<reason>, paused, no_service_mail, withdrawn, no_consent
+    )
+    basis: str = ""  # for commercial mail: double_opt_in or soft_opt_in
+
+
+def _local_date(profile: Profile, now: dt.datetime) -> dt.date:
+    try:
+        return now.astimezone(zoneinfo.ZoneInfo(profile.timezone)).date()
+    except zoneinfo.ZoneInfoNotFoundError:
+        return now.date()
+
+
+def send_permission(*, profile: Profile, topic: Topic, now: dt.datetime) -> Permission:
+    """May we send this customer a mail under this topic, now? The one place that says so.
+
+    Transactional: yes, unless the address hard-bounced. Service: also not when the
+    customer is on the do-not-contact list, paused mail, turned service mail off or opted
+    out of the topic. Commercial: additionally only with a confirmed double opt-in or a
+    soft opt-in for the topic.
+    """
+    if profile.erased_at:
+        return Permission(False, "erased")
+    suppression = suppression_active(profile)
+    if topic.category == Category.TRANSACTIONAL:
+        if suppression and suppression.reason == SuppressionReason.HARD_BOUNCE:
+            return Permission(False, f"suppressed:{suppression.reason}")
+        return Permission(True)
+    if suppression:
+        return Permission(False, f"suppressed:{suppression.reason}")
+    preference = ContactPreference.objects.filter(profile=profile).first()
+    if (
+        preference
+        and preference.paused_until
+        and preference.paused_until >= _local_date(profile, now)
+    ):
+        return Permission(False, "paused")
+    state = ConsentState.objects.filter(profile=profile, topic=topic).first()
+    if topic.category == Category.SERVICE:
+        if preference and preference.no_service_mail:
+            return Permission(False, "no_service_mail")
+        if state and state.status == Status.WITHDRAWN:
+            return Permission(False, "withdrawn")
+        return Permission(True)
+    if state and state.status == Status.CONFIRMED:
+        return Permission(True, basis=state.basis)
+    if state and state.status == Status.WITHDRAWN:
+        return Permission(False, "withdrawn")
+    return Permission(False, "no_consent")
+
+
+def profile_consents(profile: Profile) -> list[dict[str, Any]]:
+    """The consent state per topic, as the management API shows it (every public topic,
+    and any other topic the customer has a record for)."""
+    states = {s.topic_id: s for s in ConsentState.objects.filter(profile=profile)}
+    topics = Topic.objects.exclude(category=Category.TRANSACTIONAL)
+    result = []
+    for topic in topics:
+        state = states.get(topic.pk)
+        if state is None and not topic.public:
+            continue
+        result.append(
+            {
+                "topic": topic.key,
+                "category": topic.category,
+                "status": state.status if state else Status.NONE,
+                "basis": (state.basis or None) if state else None,
+                "requested_at": _iso(state.requested_at) if state else None,
+                "confirmed_at": _iso(state.confirmed_at) if state else None,
+                "withdrawn_at": _iso(state.withdrawn_at) if state else None,
+            }
+        )
+    return result
+
+
+def profile_suppressed(profile: Profile) -> bool:
+    return suppression_active(profile) is not None
+
+
+def consent_ledger_export(profile: Profile) -> list[dict[str, Any]]:
+    events = (
+        ConsentEvent.objects.filter(profile=profile)
+        .select_related("topic", "consent_text")
+        .order_by("occurred_at", "id")
+    )
+    return [
+        {
+            "topic": e.topic.key,
+            "action": e.action,
+            "occurred_at": e.occurred_at.isoformat(),
+            "source": e.source,
+            "email": e.email,
+            "ip": e.ip,
+            "user_agent": e.user_agent,
+            "consent_text_version": e.consent_text.version if e.consent_text else None,
+            "consent_text": e.consent_text.text_in(profile.language) if e.consent_text else None,
+        }
+        for e in events
+    ]
+
+
+def privacy_statement() -> PrivacyStatement | None:
+    return PrivacyStatement.objects.order_by("-updated_at").first()
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,63 @@
+from smtplib import SMTPException
+
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
+from django.utils import timezone, translation
+
+from core.mail import send_transactional_mail
+from core.urls import absolute_url
+
+# A mail task retries when the mail server hiccups, never on anything else.
+SMTP_ERRORS = (SMTPException, ConnectionError)
+
+
+@shared_task(base=DjangoTask, autoretry_for=SMTP_ERRORS, retry_backoff=True, max_retries=5)
+def send_opt_in_mail(request_id: int, token: str) -> None:
+    """The transactional confirmation mail of a double opt-in, in the customer's language."""
+    from .links import mail_footer
+    from .models import OptInRequest
+
+    request = OptInRequest.objects.select_related("profile").filter(pk=request_id).first()
+    if request is None or request.confirmed_at or request.profile.erased_at:
+        return
+    profile = request.profile
+    with translation.override(request.language):
+        topics = [item.topic.name for item in request.items.select_related("topic")]
+    send_transactional_mail(
+        to=profile.email,
+        template="opt_in_confirm",
+        language=request.language,
+        context={
+            "profile": profile,
+            "topics": topics,
+            "confirm_url": absolute_url("consent:confirm", token=token),
+            "expires_at": request.expires_at,
+            **mail_footer(profile, None),
+        },
+    )
+
+
+@shared_task(base=DjangoTask, autoretry_for=SMTP_ERRORS, retry_backoff=True, max_retries=5)
+def send_preferences_link(profile_id: int) -> None:
+    """A fresh link to the preference page, asked for on the site."""
+    from profiles.models import Profile
+
+    from .links import mail_footer
+
+    profile = Profile.objects.filter(pk=profile_id, erased_at=None).first()
+    if profile is None:
+        return
+    send_transactional_mail(
+        to=profile.email,
+        template="preferences_link",
+        language=profile.language,
+        context={"profile": profile, **mail_footer(profile, None)},
+    )
+
+
+@shared_task(base=DjangoTask)
+def expire_opt_ins() -> int:
+    """Periodic: write "expired" for double opt-ins whose link ran out unconfirmed."""
+    from .services import opt_ins_expire
+
+    return opt_ins_expire(now=timezone.now())

@@ -1,0 +1,40 @@
+"""Where the apps above `profiles` plug into what concerns every app: what the management
+API shows of a profile, what a GDPR export contains, and what erasure must scrub.
+
+Apps register from their AppConfig.ready(), so adding a capability never means editing
+this layer. Each registry is a plain ordered dict of name → function.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from .models import Profile
+
+# name → function(profile) giving extra fields of the management API's profile shape.
+profile_fields: dict[str, Callable[[Profile], Any]] = {}
+# name → function(profile) giving a JSON-able list for the GDPR export (art. 15/20).
+export_sections: dict[str, Callable[[Profile], list[dict[str, Any]]]] = {}
+# name → function(profile, now, email) that scrubs the app's personal data of the person
+# (art. 17). `email` is the address before erasure. Called in one transaction.
+erasers: dict[str, Callable[[Profile, dt.datetime, str], None]] = {}
+
+
+# name → (title, function(profile) giving safe HTML) shown on the customer's admin page.
+admin_panels: dict[str, tuple[Any, Callable[[Profile], str]]] = {}
+
+
+def register_admin_panel(name: str, title: Any, func: Callable[[Profile], str]) -> None:
+    admin_panels[name] = (title, func)
+
+
+def register_profile_field(name: str, func: Callable[[Profile], Any]) -> None:
+    profile_fields[name] = func
+
+
+def register_export_section(name: str, func: Callable[[Profile], list[dict[str, Any]]]) -> None:
+    export_sections[name] = func
+
+
+def register_eraser(name: str, func: Callable[[Profile, dt.datetime, str], None]) -> None:
+    erasers[name] = func

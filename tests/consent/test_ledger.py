@@ -1,0 +1,90 @@
+"""The consent ledger is append-only, and the database itself says so."""
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from consent.models import Action, ConsentEvent, ConsentState, Source, Status
+from consent.services import ledger_append, ledger_scrub, state_rebuild
+
+from .conftest import NOW
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def event(customer, newsletter):
+    return ledger_append(
+        profile=customer,
+        topic=newsletter,
+        action=Action.CONFIRMED,
+        now=NOW,
+        source=Source.FORM,
+        ip="192.0.2.7",
+        user_agent="Firefox",
+        consent_text_id=newsletter.current_text_id,
+    )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE consent_consentevent SET action = 'withdrawn' WHERE id = %s",
+        "UPDATE consent_consentevent SET ip = NULL WHERE id = %s",
+        "DELETE FROM consent_consentevent WHERE id = %s",
+    ],
+)
+def test_the_database_refuses_to_change_or_delete_a_ledger_row(event, sql):
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [event.pk])
+    event.refresh_from_db()
+    assert (event.action, event.ip) == ("confirmed", "192.0.2.7")
+
+
+def test_the_orm_cannot_edit_the_ledger_either(event):
+    event.note = "changed my mind"
+    with pytest.raises(DatabaseError), transaction.atomic():
+        event.save()
+    with pytest.raises(DatabaseError), transaction.atomic():
+        ConsentEvent.objects.filter(pk=event.pk).delete()
+    assert ConsentEvent.objects.filter(pk=event.pk, note="").exists()
+
+
+def test_erasure_may_only_blank_the_personal_columns(event, customer):
+    assert ledger_scrub(profile=customer) == 1
+    event.refresh_from_db()
+    assert (event.email, event.ip, event.user_agent) == ("", None, "")
+    assert (event.action, event.occurred_at, event.consent_text_id) == (
+        "confirmed",
+        NOW,
+        event.consent_text_id,
+    )
+    # Even holding the erasure permit, the facts of the record cannot change.
+    from consent.models import LedgerPermit
+
+    with pytest.raises(DatabaseError), transaction.atomic():
+        LedgerPermit.objects.create(profile_id=customer.pk)
+        ConsentEvent.objects.filter(pk=event.pk).update(action="withdrawn")
+    # And the permit never outlives its transaction.
+    assert not LedgerPermit.objects.exists()
+
+
+def test_the_current_state_is_the_ledger_folded_and_written_with_it(customer, newsletter):
+    steps = [Action.REQUESTED, Action.CONFIRMED, Action.WITHDRAWN, Action.REQUESTED, Action.EXPIRED]
+    for n, action in enumerate(steps):
+        ledger_append(
+            profile=customer,
+            topic=newsletter,
+            action=action,
+            now=NOW.replace(hour=n),
+            source=Source.FORM,
+        )
+        stored = ConsentState.objects.get(profile=customer, topic=newsletter)
+        rebuilt = state_rebuild(profile=customer, topic=newsletter)
+        assert (stored.status, stored.basis, stored.confirmed_at, stored.withdrawn_at) == (
+            rebuilt.status,
+            rebuilt.basis,
+            rebuilt.confirmed_at,
+            rebuilt.withdrawn_at,
+        )
+    # A re-subscription that was never confirmed leaves the customer withdrawn.
+    assert stored.status == Status.WITHDRAWN
