@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router, Schema
+from ninja.responses import Status
 
 from core.api_auth import admin_token
 from core.http import client_ip, user_agent
@@ -61,7 +62,7 @@ def subscription_create(
         "pending": [t.key for t in outcome.pending],
         "already_confirmed": [t.key for t in outcome.already],
     }
-    return (202 if outcome.pending else 200), body
+    return Status(202 if outcome.pending else 200, body)
 
 
 @router.get("/topics", summary="The topics a customer can hear about")
