@@ -32,9 +32,7 @@ class SubscriptionIn(Schema):
     response={202: dict[str, Any], 200: dict[str, Any]},
     summary="Start a double opt-in (the customer gets a confirmation mail)",
 )
-def subscription_create(
-    request: HttpRequest, payload: SubscriptionIn
-) -> tuple[int, dict[str, Any]]:
+def subscription_create(request: HttpRequest, payload: SubscriptionIn) -> Status[dict[str, Any]]:
     keys = payload.topics or ([payload.topic] if payload.topic else [])
     if not keys:
         raise ValidationError({"topic": "A topic is required."})
