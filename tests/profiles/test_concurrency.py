@@ -8,7 +8,10 @@ from django.db import connection
 from profiles.models import Profile
 from profiles.services import profile_upsert
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def test_two_simultaneous_upserts_of_a_new_customer_make_one_profile():
