@@ -9,9 +9,10 @@ class ConsentConfig(AppConfig):
     def ready(self) -> None:
         from profiles import registry
 
-        from . import selectors, services
+        from . import demo, selectors, services
 
         registry.register_profile_field("suppressed", selectors.profile_suppressed)
         registry.register_profile_field("consents", selectors.profile_consents)
         registry.register_export_section("consent_ledger", selectors.consent_ledger_export)
         registry.register_eraser("consent", services.consent_erase)
+        registry.register_demo_loader("consents", demo.load_demo_consents)

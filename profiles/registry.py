@@ -28,6 +28,15 @@ def register_admin_panel(name: str, title: Any, func: Callable[[Profile], str]) 
     admin_panels[name] = (title, func)
 
 
+# name → function(profiles, rng, now) adding an app's demo data to the demo customers;
+# each must be idempotent (make run calls load_demo every time).
+demo_loaders: dict[str, Callable[[list[Profile], Any, dt.datetime], str]] = {}
+
+
+def register_demo_loader(name: str, func: Callable[[list[Profile], Any, dt.datetime], str]) -> None:
+    demo_loaders[name] = func
+
+
 def register_profile_field(name: str, func: Callable[[Profile], Any]) -> None:
     profile_fields[name] = func
 

@@ -196,7 +196,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Write "expired" into the consent ledger for double opt-ins never confirmed.
+    "expire-opt-ins": {"task": "consent.tasks.expire_opt_ins", "schedule": 3600},
+}
 
 # --- Cache (rate limits, dashboard figures) --------------------------------------------
 if REDIS_URL:

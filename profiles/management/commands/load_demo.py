@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from faker import Faker
 
+from profiles import registry
 from profiles.models import ChangeSource, LifecycleStage, Profile
 from profiles.services import profile_create
 from profiles.validation import phone_normalise
@@ -42,8 +43,16 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if Profile.objects.filter(user_id__startswith=DEMO_PREFIX).exists():
-            self.stdout.write("Demo data already loaded.")
-            return
+            self.stdout.write("Demo customers already loaded.")
+        else:
+            self._customers(options)
+        # Every app adds its part (consents, events, …), each idempotent by itself.
+        demo = list(Profile.objects.filter(user_id__startswith=DEMO_PREFIX).order_by("user_id"))
+        for name, loader in registry.demo_loaders.items():
+            rng = random.Random(f"{options['seed']}-{name}")
+            self.stdout.write(f"{name}: {loader(demo, rng, timezone.now())}")
+
+    def _customers(self, options: dict[str, Any]) -> None:
         rng = random.Random(options["seed"])
         fakers = {locale: Faker(locale) for locale, *_ in ORIGINS}
         for faker in fakers.values():

@@ -1,0 +1,95 @@
+"""Demo consents for `make run`: confirmed, pending, withdrawn and soft opt-ins, and a few
+addresses on the do-not-contact list, spread over the past year."""
+
+import datetime as dt
+import random
+
+from django.db import transaction
+
+from profiles.models import Profile
+
+from .models import Action, ConsentEvent, Source, SuppressionReason, Topic
+from .services import ledger_append, suppression_add
+
+DEMO_NOTE = "demo data"
+AGENTS = [
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15",
+]
+
+
+def _record(
+    profile: Profile, topic: Topic, action: str, when: dt.datetime, source: str, rng: random.Random
+) -> None:
+    ledger_append(
+        profile=profile,
+        topic=topic,
+        action=action,
+        now=when,
+        source=source,
+        ip=f"192.0.2.{rng.randint(1, 254)}",
+        user_agent=rng.choice(AGENTS),
+        consent_text_id=topic.current_text_id,
+        note=DEMO_NOTE,
+    )
+
+
+@transaction.atomic
+def load_demo_consents(profiles: list[Profile], rng: random.Random, now: dt.datetime) -> str:
+    if ConsentEvent.objects.filter(note=DEMO_NOTE).exists():
+        return "demo consents already loaded"
+    newsletter = Topic.objects.get(key="newsletter")
+    service = Topic.objects.get(key="service")
+    counts = {"confirmed": 0, "pending": 0, "withdrawn": 0, "soft_opt_in": 0, "suppressed": 0}
+    for profile in profiles:
+        roll = rng.random()
+        start = max(profile.created_at, now - dt.timedelta(days=360))
+        at = start + (now - start) * rng.random() * 0.8
+
+        if roll < 0.45:
+            _record(profile, newsletter, Action.REQUESTED, at, Source.FORM, rng)
+            confirmed_at = at + dt.timedelta(minutes=rng.randint(1, 600))
+            _record(profile, newsletter, Action.CONFIRMED, confirmed_at, Source.FORM, rng)
+            counts["confirmed"] += 1
+            if rng.random() < 0.15:
+                withdrawn_at = at + dt.timedelta(days=rng.randint(10, 90))
+                _record(profile, newsletter, Action.WITHDRAWN, withdrawn_at, Source.ONE_CLICK, rng)
+                counts["withdrawn"] += 1
+        elif roll < 0.52:
+            requested_at = now - dt.timedelta(days=rng.randint(0, 5))
+            _record(profile, newsletter, Action.REQUESTED, requested_at, Source.FORM, rng)
+            counts["pending"] += 1
+        elif roll < 0.70 and profile.order_count:
+            granted_at = profile.first_order_at or at
+            _record(profile, newsletter, Action.SOFT_OPT_IN, granted_at, Source.ORDER, rng)
+            counts["soft_opt_in"] += 1
+        if rng.random() < 0.05:
+            ledger_append(
+                profile=profile,
+                topic=service,
+                action=Action.WITHDRAWN,
+                now=at,
+                source=Source.PREFERENCES,
+                note=DEMO_NOTE,
+            )
+    for profile, reason in zip(
+        rng.sample(profiles, 6),
+        [
+            SuppressionReason.HARD_BOUNCE,
+            SuppressionReason.HARD_BOUNCE,
+            SuppressionReason.COMPLAINT,
+            SuppressionReason.UNSUBSCRIBED_ALL,
+            SuppressionReason.UNSUBSCRIBED_ALL,
+            SuppressionReason.MANUAL,
+        ],
+        strict=True,
+    ):
+        suppression_add(
+            profile=profile,
+            reason=reason,
+            now=now - dt.timedelta(days=rng.randint(1, 200)),
+            note=DEMO_NOTE,
+        )
+        counts["suppressed"] += 1
+    return ", ".join(f"{n} {k}" for k, n in counts.items())
