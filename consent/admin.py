@@ -210,7 +210,8 @@ class SuppressionAdmin(admin.ModelAdmin):
             email=email,
             note=form.cleaned_data.get("note") or f"by {request.user}",
         )
-        obj.pk = created.pk
+        for field in Suppression._meta.concrete_fields:  # the admin logs and shows `obj`
+            setattr(obj, field.attname, getattr(created, field.attname))
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # lift it instead: the history of who was suppressed when stays

@@ -14,7 +14,10 @@ def test_demo_data_is_varied_and_loaded_only_once():
     profiles = Profile.objects.filter(user_id__startswith="demo-")
     assert profiles.count() == 120
     assert {"nl", "en"} <= set(profiles.values_list("language", flat=True))
-    assert profiles.exclude(country="NL").exists() and profiles.exclude(timezone="Europe/Amsterdam").exists()
+    assert (
+        profiles.exclude(country="NL").exists()
+        and profiles.exclude(timezone="Europe/Amsterdam").exists()
+    )
     assert profiles.exclude(birth_date=None).count() == 120
     statuses = set(ConsentState.objects.values_list("status", flat=True))
     assert {"confirmed", "pending", "withdrawn"} <= statuses
@@ -22,4 +25,8 @@ def test_demo_data_is_varied_and_loaded_only_once():
     assert Suppression.objects.filter(reason="hard_bounce").exists()
     counts = (Profile.objects.count(), ConsentState.objects.count(), Suppression.objects.count())
     call_command("load_demo", count=120)
-    assert (Profile.objects.count(), ConsentState.objects.count(), Suppression.objects.count()) == counts
+    assert (
+        Profile.objects.count(),
+        ConsentState.objects.count(),
+        Suppression.objects.count(),
+    ) == counts
