@@ -8,6 +8,10 @@ from profiles.models import Language
 from .models import Frequency, Topic
 
 
+# A browser's date picker reads and writes only YYYY-MM-DD, whatever the language.
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
 class SubscribeForm(forms.Form):
     email = forms.EmailField(label=_("Email address"), max_length=254)
     first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
@@ -31,9 +35,7 @@ class ProfileDataForm(forms.Form):
     email = forms.EmailField(label=_("Email address"), max_length=254)
     first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
     last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
-    birth_date = forms.DateField(
-        label=_("Date of birth"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    birth_date = forms.DateField(label=_("Date of birth"), required=False, widget=DATE_INPUT)
     language = forms.ChoiceField(label=_("Language"), choices=Language.choices)
     timezone = forms.ChoiceField(
         label=_("Time zone"),
@@ -51,7 +53,7 @@ class FrequencyForm(forms.Form):
     paused_until = forms.DateField(
         label=_("No mail at all until"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=DATE_INPUT,
         help_text=_("Leave empty for no pause."),
     )
     no_service_mail = forms.BooleanField(

@@ -45,6 +45,20 @@ def test_the_page_shows_the_customers_data_marks_required_fields_and_speaks_dutc
     assert "/privacy/?lang=nl" in html
 
 
+def test_saving_the_form_untouched_loses_nothing(client, customer):
+    import datetime as dt
+
+    from consent.services import preferences_update
+
+    customer.birth_date = dt.date(1984, 7, 9)
+    customer.save()
+    preferences_update(profile=customer, paused_until=dt.date(2027, 3, 1), max_frequency="", no_service_mail=False)
+    url = f"/preferences/{link_token(customer, 'preferences')}/"
+    html = client.get(url).content.decode()
+    # What the browser gets back as the fields' values, it would send unchanged.
+    assert 'value="1984-07-09"' in html and 'value="2027-03-01"' in html
+
+
 def test_correcting_my_data_is_confirmed_and_recorded(client, page, customer):
     response = client.post(page, data(last_name="de Vries", birth_date="1990-04-02"), follow=True)
     assert "Uw gegevens zijn opgeslagen." in response.content.decode()
