@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
 from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 
 
@@ -46,6 +47,20 @@ class OutboxEmailBackend(BaseEmailBackend):
         return sent
 
 
+def mail_defaults(language: str) -> dict[str, str]:
+    """What every mail's footer shows even when the sending app adds nothing: who sends,
+    and the privacy statement (a site-wide page, found by its URL name)."""
+    try:
+        privacy_url = f"{settings.SITE_URL}{reverse('consent:privacy')}?lang={language}"
+    except NoReverseMatch:
+        privacy_url = ""
+    return {
+        "shop_name": settings.SHOP_NAME,
+        "shop_address": settings.SHOP_ADDRESS,
+        "privacy_url": privacy_url,
+    }
+
+
 def send_transactional_mail(
     *,
     to: str,
@@ -60,6 +75,7 @@ def send_transactional_mail(
     the caller decides that it is transactional. Nothing personal goes into headers
     other than the recipient.
     """
+    context = {**mail_defaults(language), **context}
     with translation.override(language):
         subject = render_to_string(f"mail/{template}.subject.txt", context).strip()
         text = render_to_string(f"mail/{template}.txt", context)

@@ -40,11 +40,15 @@ def requested(customer, django_capture_on_commit_callbacks):
 def test_the_new_address_gets_a_link_and_the_old_address_is_told(customer, requested):
     verify, notice = requested
     assert len(mail.outbox) == 2
-    (confirm_url,) = links(verify)
+    confirm_url = links(verify)[0]
     assert confirm_url.startswith("https://shop.example.nl/p/email/confirm/")
     assert "nieuw@example.com" in notice.body
-    (cancel_url,) = links(notice)
+    cancel_url = links(notice)[0]
     assert cancel_url.startswith("https://shop.example.nl/p/email/cancel/")
+    # Like every mail: who sends it, and the privacy statement.
+    for message in (verify, notice):
+        assert "https://shop.example.nl/privacy/?lang=nl" in message.body
+        assert "Klantbeeld demo shop" in message.body
     # Both speak the customer's language, plain text and HTML.
     assert "Sanne" in verify.body
     assert verify.alternatives and verify.alternatives[0][1] == "text/html"
