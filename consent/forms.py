@@ -7,7 +7,6 @@ from profiles.models import Language
 
 from .models import Frequency, Topic
 
-
 # A browser's date picker reads and writes only YYYY-MM-DD, whatever the language.
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 

@@ -52,7 +52,9 @@ def test_saving_the_form_untouched_loses_nothing(client, customer):
 
     customer.birth_date = dt.date(1984, 7, 9)
     customer.save()
-    preferences_update(profile=customer, paused_until=dt.date(2027, 3, 1), max_frequency="", no_service_mail=False)
+    preferences_update(
+        profile=customer, paused_until=dt.date(2027, 3, 1), max_frequency="", no_service_mail=False
+    )
     url = f"/preferences/{link_token(customer, 'preferences')}/"
     html = client.get(url).content.decode()
     # What the browser gets back as the fields' values, it would send unchanged.
