@@ -6,6 +6,7 @@ from core.views import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("events.urls")),  # Segment's tracking API, before the ninja API
     path("api/v1/", api.urls),
     path("p/", include("profiles.urls")),
     path("", include("consent.urls")),

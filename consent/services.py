@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from core.ratelimit import RateLimited, rate_limit_hit
 from core.tokens import token_hash, token_new
 from profiles.models import ChangeSource, Profile
-from profiles.services import profile_create, profile_update
+from profiles.services import OWN_KEY_PREFIX, profile_create, profile_update
 from profiles.validation import email_normalise, language_normalise
 
 from .models import (
@@ -184,7 +184,7 @@ def _subscriber(
         # Someone who subscribed without being a customer of the shop: a key of our own
         # until the shop's system tells us theirs.
         profile = profile_create(
-            user_id=f"subscriber-{uuid.uuid4().hex[:16]}",
+            user_id=f"{OWN_KEY_PREFIX}{uuid.uuid4().hex[:16]}",
             data={"email": email, **data},
             source=change_source,
             now=now,

@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class EventsConfig(AppConfig):
     name = "events"
     verbose_name = _("Events")
+
+    def ready(self) -> None:
+        from profiles import registry
+
+        from . import selectors
+
+        registry.register_export_section("events", selectors.events_export)
+        registry.register_eraser("events", selectors.events_erase)

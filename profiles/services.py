@@ -402,3 +402,24 @@ def profile_erase(
         note="personal data erased",
     )
     return profile
+
+
+# Profiles made for someone who subscribed on the site before the shop told us who they
+# are carry a key of our own with this prefix; the shop's user id replaces it.
+OWN_KEY_PREFIX = "subscriber-"
+
+
+@transaction.atomic
+def profile_rekey(*, profile: Profile, user_id: str, source: str, now: dt.datetime) -> Profile:
+    """Give a profile that has a key of our own the shop's user id. Refuses a profile that
+    already has the shop's key, and a user id another profile has."""
+    user_id = _user_id_clean(user_id)
+    if not profile.user_id.startswith(OWN_KEY_PREFIX):
+        raise ValidationError({"user_id": _("This customer already has the shop's user id.")})
+    if Profile.objects.filter(user_id=user_id).exists():
+        raise ValidationError({"user_id": _("A customer with this user id already exists.")})
+    changes = {"user_id": [profile.user_id, user_id]}
+    profile.user_id = user_id
+    profile.save(update_fields=["user_id", "updated_at"])
+    ProfileChange.objects.create(profile=profile, changed_at=now, source=source, changes=changes)
+    return profile

@@ -1,0 +1,329 @@
+"""What events keep on a profile, recomputed from the events themselves.
+
+A refresh reads the customer's relevant events (a few queries for a whole set of
+customers), so an event that arrives late or out of order can never move "last order"
+backwards or count an order twice. The nightly jobs are set-based SQL.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count, Max, Min, Q
+from django.db.models.fields.json import KT
+
+from consent.models import ConsentState, Status
+from profiles.models import LifecycleStage, Profile
+
+from .models import Activity, Event
+
+ORDER_COMPLETED = "Order Completed"
+ACCOUNT_CLOSED = "Account Closed"
+PRODUCT_VIEWED = "Product Viewed"
+BASKET_EVENTS = ("Product Added", "Product Removed", "Checkout Started", "Cart Viewed")
+LAPSED_AFTER = dt.timedelta(days=180)
+PERSONALISATION_TOPIC = "personalisation"
+# Keys a consent manager uses in context.consent.categoryPreferences for this purpose.
+PERSONALISATION_KEYS = ("personalisation", "personalization", "Personalisation", "Personalization")
+PRODUCT_KEYS = (
+    "product_id",
+    "sku",
+    "name",
+    "price",
+    "quantity",
+    "category",
+    "url",
+    "image_url",
+    "brand",
+)
+
+
+def _money(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def order_total(properties: dict[str, Any]) -> Decimal:
+    """What the order was worth: total, else revenue, else the sum of its lines."""
+    for key in ("total", "revenue", "value"):
+        if properties.get(key) not in (None, ""):
+            return _money(properties[key])
+    return sum(
+        (_money(p.get("price")) * _money(p.get("quantity") or 1) for p in _products(properties)),
+        Decimal(0),
+    )
+
+
+def _products(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    products = properties.get("products")
+    if isinstance(products, list):
+        return [p for p in products if isinstance(p, dict)]
+    if properties.get("product_id") or properties.get("sku"):
+        return [properties]
+    return []
+
+
+def _product(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: item[k] for k in PRODUCT_KEYS if item.get(k) not in (None, "")}
+
+
+def _key(item: dict[str, Any]) -> str:
+    return str(item.get("product_id") or item.get("sku") or item.get("name") or "")
+
+
+def personalisation_allowed(profile_ids: Iterable[int]) -> set[int]:
+    """Customers who allowed us to use their browsing (the personalisation topic)."""
+    return set(
+        ConsentState.objects.filter(
+            profile_id__in=list(profile_ids),
+            topic__key=PERSONALISATION_TOPIC,
+            status=Status.CONFIRMED,
+        ).values_list("profile_id", flat=True)
+    )
+
+
+def _cookie_consent() -> Q:
+    q = Q()
+    for key in PERSONALISATION_KEYS:
+        q |= Q(**{f"context__consent__categoryPreferences__{key}": True})
+    return q
+
+
+@transaction.atomic
+def rollups_refresh_for(*, profile_ids: Iterable[int], now: dt.datetime) -> int:
+    """Recompute value figures, lifecycle stage, open basket, interests and the at-risk
+    signal of these customers from their events. Returns how many were refreshed."""
+    ids = sorted(set(profile_ids))
+    profiles = Profile.objects.filter(pk__in=ids, erased_at=None).in_bulk()
+    if not profiles:
+        return 0
+    ids = list(profiles)
+    events = Event.objects.filter(profile_id__in=ids)
+    last_seen = dict(
+        events.values("profile_id").annotate(t=Max("timestamp")).values_list("profile_id", "t")
+    )
+    closed = dict(
+        events.filter(name=ACCOUNT_CLOSED)
+        .values("profile_id")
+        .annotate(t=Max("timestamp"))
+        .values_list("profile_id", "t")
+    )
+    orders: dict[int, dict[str, tuple[dt.datetime, dict[str, Any]]]] = defaultdict(dict)
+    for pid, message_id, at, props in (
+        events.filter(name=ORDER_COMPLETED)
+        .order_by("timestamp")
+        .values_list("profile_id", "message_id", "timestamp", "properties")
+    ):
+        # The same order reported twice (under two message ids) counts once.
+        order_id = str(props.get("order_id") or props.get("orderId") or message_id)
+        orders[pid].setdefault(order_id, (at, props))
+    basket_events: dict[int, list[tuple[dt.datetime, str, dict[str, Any]]]] = defaultdict(list)
+    for pid, at, name, props in (
+        events.filter(name__in=BASKET_EVENTS)
+        .order_by("timestamp", "id")
+        .values_list("profile_id", "timestamp", "name", "properties")
+    ):
+        basket_events[pid].append((at, name, props))
+    allowed = personalisation_allowed(ids)
+    viewed: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+    browsing = events.filter(name=PRODUCT_VIEWED).filter(
+        Q(profile_id__in=allowed) | _cookie_consent()
+    )
+    for pid, category, count, last in (
+        browsing.annotate(category=KT("properties__category"))
+        .exclude(category__isnull=True)
+        .values("profile_id", "category")
+        .annotate(n=Count("id"), last=Max("timestamp"))
+        .values_list("profile_id", "category", "n", "last")
+    ):
+        viewed[pid][category] = {"count": count, "last": last.isoformat()}
+    first_touch = _first_touch(ids)
+
+    activities = []
+    for pid, profile in profiles.items():
+        activity = Activity(profile_id=pid)
+        _apply_orders(profile, activity, list(orders[pid].values()), now)
+        last_order = profile.last_order_at
+        if pid in closed and (last_order is None or closed[pid] >= last_order):
+            profile.lifecycle_stage = LifecycleStage.CHURNED
+        profile.last_seen_at = last_seen.get(pid)
+        _apply_basket(activity, basket_events[pid], last_order)
+        activity.interests = {
+            "viewed": viewed.get(pid, {}),
+            "bought": activity.interests.get("bought", {}),
+        }
+        touch = first_touch.get(pid)
+        if touch:
+            activity.first_touch = touch
+            if not profile.acquisition_source:
+                profile.acquisition_source = str(touch["source"])[:120]
+        activities.append(activity)
+
+    Profile.objects.bulk_update(
+        profiles.values(),
+        [
+            "order_count",
+            "total_spent",
+            "first_order_at",
+            "last_order_at",
+            "last_seen_at",
+            "lifecycle_stage",
+            "acquisition_source",
+        ],
+    )
+    Activity.objects.bulk_create(
+        activities,
+        update_conflicts=True,
+        unique_fields=["profile"],
+        update_fields=[
+            "last_basket_at",
+            "basket",
+            "interests",
+            "usual_order_interval_days",
+            "at_risk",
+            "first_touch",
+            "updated_at",
+        ],
+    )
+    return len(profiles)
+
+
+def _apply_orders(profile: Profile, activity: Activity, orders: list, now: dt.datetime) -> None:
+    orders.sort(key=lambda o: o[0])
+    profile.order_count = len(orders)
+    profile.total_spent = sum((order_total(props) for _at, props in orders), Decimal(0))
+    profile.first_order_at = orders[0][0] if orders else None
+    profile.last_order_at = orders[-1][0] if orders else None
+    bought: dict[str, dict[str, Any]] = {}
+    for at, props in orders:
+        for item in _products(props):
+            category = item.get("category")
+            if category:
+                entry = bought.setdefault(str(category), {"count": 0, "last": None})
+                entry["count"] += 1
+                entry["last"] = at.isoformat()
+    activity.interests = {"bought": bought}
+    if len(orders) >= 2:
+        span = (orders[-1][0] - orders[0][0]).total_seconds() / 86400
+        activity.usual_order_interval_days = round(span / (len(orders) - 1), 2)
+        activity.at_risk = (
+            now - orders[-1][0]
+        ).total_seconds() / 86400 > 2 * activity.usual_order_interval_days
+    else:
+        activity.usual_order_interval_days = None
+        activity.at_risk = False
+    if profile.order_count:
+        lapsed = now - profile.last_order_at > LAPSED_AFTER  # type: ignore[operator]
+        profile.lifecycle_stage = LifecycleStage.LAPSED if lapsed else LifecycleStage.CUSTOMER
+    elif profile.lifecycle_stage in (LifecycleStage.CUSTOMER, LifecycleStage.LAPSED):
+        profile.lifecycle_stage = LifecycleStage.PROSPECT
+
+
+def _apply_basket(activity: Activity, basket_events: list, last_order: dt.datetime | None) -> None:
+    """The open basket: what was added since the last order and not removed since."""
+    basket: dict[str, dict[str, Any]] = {}
+    changed_at = None
+    for at, name, props in basket_events:
+        if last_order is not None and at <= last_order:
+            continue
+        changed_at = at
+        if name == "Checkout Started" and _products(props):
+            basket = {_key(p): _product(p) for p in _products(props)}
+        elif name == "Product Added":
+            for item in _products(props):
+                basket[_key(item)] = _product(item)
+        elif name == "Product Removed":
+            for item in _products(props):
+                basket.pop(_key(item), None)
+    activity.basket = list(basket.values())
+    activity.last_basket_at = changed_at if basket else None
+
+
+def _first_touch(ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The earliest UTM campaign each customer arrived with."""
+    with_campaign = Event.objects.filter(profile_id__in=ids, context__campaign__has_key="source")
+    first = dict(
+        with_campaign.values("profile_id")
+        .annotate(t=Min("timestamp"))
+        .values_list("profile_id", "t")
+    )
+    touches: dict[int, dict[str, Any]] = {}
+    for pid, at, context in with_campaign.filter(timestamp__in=set(first.values())).values_list(
+        "profile_id", "timestamp", "context"
+    ):
+        if first.get(pid) == at and pid not in touches:
+            campaign = context.get("campaign") or {}
+            touches[pid] = {
+                k: campaign[k]
+                for k in ("source", "medium", "name", "term", "content")
+                if k in campaign
+            }
+            touches[pid]["at"] = at.isoformat()
+    return touches
+
+
+# --- Nightly ----------------------------------------------------------------------------
+
+
+def lifecycle_nightly(*, now: dt.datetime) -> dict[str, int]:
+    """Set-based: customers without an order for 180 days become lapsed; the at-risk flag
+    follows the clock; RFM scores (1–5 each) are recomputed over all customers."""
+    lapsed = Profile.objects.filter(
+        lifecycle_stage=LifecycleStage.CUSTOMER,
+        last_order_at__lt=now - LAPSED_AFTER,
+        erased_at=None,
+    ).update(lifecycle_stage=LifecycleStage.LAPSED)
+    return {"lapsed": lapsed, "at_risk": at_risk_refresh(now=now), "rfm": rfm_refresh(now=now)}
+
+
+def at_risk_refresh(*, now: dt.datetime) -> int:
+    """At risk: the time since the last order is over twice the customer's usual interval."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                """UPDATE events_activity a
+                   SET at_risk = (%s - p.last_order_at) > make_interval(secs => a.usual_order_interval_days * 2 * 86400)
+                   FROM profiles_profile p
+                   WHERE p.id = a.profile_id AND a.usual_order_interval_days IS NOT NULL""",
+                [now],
+            )
+        else:
+            cursor.execute(
+                """UPDATE events_activity SET at_risk = (
+                     SELECT julianday(%s) - julianday(p.last_order_at) > 2 * events_activity.usual_order_interval_days
+                     FROM profiles_profile p WHERE p.id = events_activity.profile_id)
+                   WHERE usual_order_interval_days IS NOT NULL""",
+                [now.isoformat()],
+            )
+        return cursor.rowcount
+
+
+def rfm_refresh(*, now: dt.datetime) -> int:
+    """Recency, frequency and monetary value as quintiles (1 = lowest fifth, 5 = best)
+    over every customer with an order: one statement, window functions."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO events_activity (profile_id, basket, interests, first_touch, at_risk, updated_at)
+               SELECT p.id, '[]', '{}', '{}', %s, %s FROM profiles_profile p
+               WHERE p.order_count > 0 AND p.erased_at IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM events_activity a WHERE a.profile_id = p.id)""",
+            [False, now],
+        )
+        cursor.execute(
+            """WITH scores AS (
+                 SELECT id,
+                        NTILE(5) OVER (ORDER BY last_order_at, id) AS r,
+                        NTILE(5) OVER (ORDER BY order_count, id) AS f,
+                        NTILE(5) OVER (ORDER BY total_spent, id) AS m
+                 FROM profiles_profile WHERE order_count > 0 AND erased_at IS NULL)
+               UPDATE events_activity SET rfm_recency = scores.r, rfm_frequency = scores.f,
+                      rfm_monetary = scores.m, rfm_at = %s
+               FROM scores WHERE events_activity.profile_id = scores.id""",
+            [now],
+        )
+        return cursor.rowcount

@@ -1,0 +1,199 @@
+"""Reading calls of Segment's HTTP tracking API: what every Segment or RudderStack library
+sends. Checked by hand rather than with a schema library: it is the hot path (thousands
+of messages a second), and a refusal must name the batch index and the field.
+"""
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_EVENT_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+TYPES = ("identify", "track", "page", "screen", "group", "alias")
+
+
+class BadMessage(ValueError):
+    """Input we refuse, with the place it is in: 400 (or 413 when `too_large`)."""
+
+    def __init__(
+        self, message: str, *, field: str, index: int | None = None, too_large: bool = False
+    ):
+        super().__init__(message)
+        self.field = field
+        self.index = index
+        self.too_large = too_large
+
+    def as_dict(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"field": self.field, "message": str(self)}
+        if self.index is not None:
+            error["index"] = self.index
+        return error
+
+
+@dataclass
+class Message:
+    index: int
+    type: str
+    message_id: str
+    user_id: str
+    anonymous_id: str
+    name: str
+    timestamp: dt.datetime
+    properties: dict[str, Any]
+    traits: dict[str, Any]
+    context: dict[str, Any]
+    previous_id: str = ""
+    group_id: str = ""
+    raw_size: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_time(value: Any, *, field_name: str, index: int | None) -> dt.datetime | None:
+    """An ISO-8601 time (a missing zone means UTC), or None when absent."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise BadMessage("must be an ISO-8601 time", field=field_name, index=index)
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise BadMessage("must be an ISO-8601 time", field=field_name, index=index) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+def _id(value: Any, *, field_name: str, index: int | None) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadMessage("must be a string or a number", field=field_name, index=index)
+    text = str(value).strip()
+    if len(text) > 255:
+        raise BadMessage("at most 255 characters", field=field_name, index=index)
+    return text
+
+
+def _object(message: dict[str, Any], key: str, index: int | None) -> dict[str, Any]:
+    value = message.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadMessage("must be an object", field=key, index=index)
+    return value
+
+
+def message_parse(
+    raw: Any,
+    *,
+    index: int | None,
+    received_at: dt.datetime,
+    expected_type: str | None = None,
+    batch_sent_at: dt.datetime | None = None,
+    batch_context: dict[str, Any] | None = None,
+) -> Message:
+    """One message, checked; refuses with BadMessage naming the field (and index)."""
+    if not isinstance(raw, dict):
+        raise BadMessage("must be an object", field="", index=index)
+    size = len(json.dumps(raw, separators=(",", ":"), default=str).encode())
+    if size > MAX_EVENT_BYTES:
+        raise BadMessage(
+            f"an event may be at most {MAX_EVENT_BYTES // 1024} KB",
+            field="",
+            index=index,
+            too_large=True,
+        )
+    kind = raw.get("type", expected_type)
+    if expected_type and kind != expected_type:
+        kind = expected_type  # the single-call endpoints name the type themselves
+    if kind not in TYPES:
+        raise BadMessage(f"must be one of {', '.join(TYPES)}", field="type", index=index)
+    user_id = _id(raw.get("userId"), field_name="userId", index=index)
+    anonymous_id = _id(raw.get("anonymousId"), field_name="anonymousId", index=index)
+    previous_id = _id(raw.get("previousId"), field_name="previousId", index=index)
+    if kind == "alias":
+        if not user_id:
+            raise BadMessage("alias needs a userId", field="userId", index=index)
+        if not previous_id:
+            raise BadMessage("alias needs a previousId", field="previousId", index=index)
+    elif not user_id and not anonymous_id:
+        raise BadMessage("a userId or an anonymousId is required", field="userId", index=index)
+
+    name = ""
+    if kind == "track":
+        event = raw.get("event")
+        if not isinstance(event, str) or not event.strip():
+            raise BadMessage("track needs the event's name", field="event", index=index)
+        name = event.strip()
+    elif kind in ("page", "screen"):
+        value = raw.get("name") or ""
+        if not isinstance(value, str):
+            raise BadMessage("must be a string", field="name", index=index)
+        name = value.strip()
+    if len(name) > 200:
+        raise BadMessage(
+            "at most 200 characters", field="event" if kind == "track" else "name", index=index
+        )
+
+    message_id = raw.get("messageId")
+    if message_id in (None, ""):
+        message_id = str(uuid.uuid4())
+    elif (
+        not isinstance(message_id, str | int)
+        or isinstance(message_id, bool)
+        or len(str(message_id)) > 100
+    ):
+        raise BadMessage(
+            "must be a string of at most 100 characters", field="messageId", index=index
+        )
+
+    properties = _object(raw, "properties", index)
+    traits = _object(raw, "traits", index)
+    context = {**(batch_context or {}), **_object(raw, "context", index)}
+    if kind == "identify" and not traits:
+        traits = _object(context, "traits", index)
+
+    timestamp = parse_time(raw.get("timestamp"), field_name="timestamp", index=index)
+    original = parse_time(raw.get("originalTimestamp"), field_name="originalTimestamp", index=index)
+    sent_at = parse_time(raw.get("sentAt"), field_name="sentAt", index=index) or batch_sent_at
+    when = _corrected_time(
+        timestamp=timestamp, original=original, sent_at=sent_at, received_at=received_at
+    )
+    return Message(
+        index=index if index is not None else 0,
+        type=kind,
+        message_id=str(message_id),
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        name=name,
+        timestamp=when,
+        properties=properties,
+        traits=traits,
+        context=context,
+        previous_id=previous_id,
+        group_id=_id(raw.get("groupId"), field_name="groupId", index=index),
+        raw_size=size,
+    )
+
+
+def _corrected_time(
+    *,
+    timestamp: dt.datetime | None,
+    original: dt.datetime | None,
+    sent_at: dt.datetime | None,
+    received_at: dt.datetime,
+) -> dt.datetime:
+    """When it happened, corrected for the client's clock as Segment does:
+    receivedAt − (sentAt − originalTimestamp). Without sentAt the time is taken as sent;
+    without any time, it happened when it arrived. Never later than its arrival."""
+    happened = original or timestamp
+    if happened is None:
+        return received_at
+    if sent_at is not None:
+        happened = received_at - (sent_at - happened)
+    return min(happened, received_at)

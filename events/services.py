@@ -1,0 +1,280 @@
+"""Storing what the shop's systems report: a batch goes in whole or not at all."""
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+
+from consent.models import Source
+from consent.services import consent_withdraw, soft_opt_in_grant
+from profiles.models import ChangeSource, Profile
+from profiles.services import OWN_KEY_PREFIX, profile_create, profile_rekey, profile_update
+from profiles.validation import language_normalise, timezone_validate
+
+from .models import Alias, Event
+from .segment import BadMessage, Message
+from .tasks import rollups_refresh
+
+ORDER_COMPLETED = "Order Completed"
+# A checkout that offered an opt-out, and whether the customer took it.
+OPT_OUT_OFFERED = ("marketing_opt_out_offered", "optOutOffered", "opt_out_offered")
+OPTED_OUT = ("marketing_opt_out", "optedOut", "opted_out")
+
+# Identify traits that are profile fields; everything else becomes a custom attribute.
+TRAIT_FIELDS = {
+    "email": "email",
+    "firstName": "first_name",
+    "first_name": "first_name",
+    "lastName": "last_name",
+    "last_name": "last_name",
+    "birthday": "birth_date",
+    "phone": "phone",
+}
+ADDRESS_FIELDS = {
+    "street": "street",
+    "houseNumber": "house_number",
+    "house_number": "house_number",
+    "postalCode": "postal_code",
+    "postal_code": "postal_code",
+    "city": "city",
+    "country": "country",
+}
+# Traits that are read but not kept as custom attributes.
+HANDLED_TRAITS = {*TRAIT_FIELDS, "address", "timezone", "locale", "language"}
+
+
+def traits_to_profile_data(traits: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """Profile fields from identify traits (and the context's time zone and locale).
+
+    A browser's time zone or locale we cannot use is left out rather than refused; what
+    the shop states explicitly as a trait is checked like any other input."""
+    data: dict[str, Any] = {}
+    for trait, field in TRAIT_FIELDS.items():
+        if trait in traits and traits[trait] not in (None, ""):
+            data[field] = traits[trait]
+    if isinstance(data.get("birth_date"), str) and "T" in data["birth_date"]:
+        data["birth_date"] = data["birth_date"].split("T", 1)[0]
+    address = traits.get("address")
+    if isinstance(address, dict):
+        for key, field in ADDRESS_FIELDS.items():
+            if address.get(key) not in (None, ""):
+                data[field] = str(address[key])
+    if traits.get("timezone"):
+        data["timezone"] = traits["timezone"]
+    elif context.get("timezone"):
+        with contextlib.suppress(ValidationError):
+            data["timezone"] = timezone_validate(context["timezone"])
+    for locale in (traits.get("locale"), traits.get("language"), context.get("locale")):
+        if locale:
+            try:
+                data["language"] = language_normalise(locale)
+                break
+            except ValidationError:
+                continue
+    custom = {k: v for k, v in traits.items() if k not in HANDLED_TRAITS}
+    if custom:
+        data["custom_attributes"] = custom
+    return data
+
+
+def _raise_for(message: Message, exc: ValidationError) -> None:
+    """A refused trait, named as the caller wrote it (traits.email, traits.birthday …)."""
+    reverse = {v: k for k, v in TRAIT_FIELDS.items()} | {
+        v: f"address.{k}" for k, v in ADDRESS_FIELDS.items()
+    }
+    for name, messages in exc.message_dict.items():
+        trait = reverse.get(name, name)
+        raise BadMessage(" ".join(messages), field=f"traits.{trait}", index=message.index) from None
+
+
+def _identify(message: Message, profiles: dict[str, Profile], now: dt.datetime) -> Profile | None:
+    """Create or update the customer from an identify call (the shop is trusted: an
+    address change applies directly). A new user id without an address waits."""
+    data = traits_to_profile_data(message.traits, message.context)
+    profile = profiles.get(message.user_id)
+    try:
+        if profile is None:
+            if "email" not in data:
+                return None
+            waiting = Profile.objects.filter(
+                email__lower=str(data["email"]).strip().lower(),
+                user_id__startswith=OWN_KEY_PREFIX,
+                erased_at=None,
+            ).first()
+            if waiting is not None:
+                # Someone who subscribed on the site before the shop said who they are.
+                profile = profile_rekey(
+                    profile=waiting, user_id=message.user_id, source=ChangeSource.API, now=now
+                )
+                profiles[message.user_id] = profile
+                profile_update(profile=profile, data=data, source=ChangeSource.API, now=now)
+                return profile
+            # Traits sent before the customer's address was known count too.
+            earlier = Event.objects.filter(profile=None, user_id=message.user_id, type="identify")
+            merged: dict[str, Any] = {}
+            for traits, context in earlier.order_by("timestamp").values_list(
+                "properties", "context"
+            ):
+                merged.update(traits_to_profile_data(traits, context))
+            custom = {**merged.get("custom_attributes", {}), **data.get("custom_attributes", {})}
+            data = {**merged, **data}
+            if custom:
+                data["custom_attributes"] = custom
+            profile = profile_create(
+                user_id=message.user_id, data=data, source=ChangeSource.API, now=now
+            )
+            profiles[message.user_id] = profile
+        elif data:
+            profile_update(profile=profile, data=data, source=ChangeSource.API, now=now)
+    except ValidationError as exc:
+        _raise_for(message, exc)
+    return profile
+
+
+def _owner(
+    message: Message, profiles: dict[str, Profile], aliases: dict[str, str]
+) -> Profile | None:
+    if message.user_id:
+        return profiles.get(message.user_id)
+    user_id = aliases.get(message.anonymous_id)
+    return profiles.get(user_id) if user_id else None
+
+
+def _attach(*, profile: Profile, ids: Iterable[str]) -> int:
+    """Give a customer the events they made before we knew them (a basket filled before
+    login counts)."""
+    ids = [i for i in ids if i]
+    if not ids:
+        return 0
+    return Event.objects.filter(profile=None, anonymous_id__in=ids).update(
+        profile=profile, user_id=profile.user_id
+    ) + Event.objects.filter(profile=None, user_id__in=ids).update(profile=profile)
+
+
+def _insert(rows: list[tuple[Any, ...]]) -> set[str]:
+    """One multi-row INSERT for the whole batch; a message id seen before is skipped by
+    the unique constraint (not by a look-up, which could race). Returns the new ids."""
+    columns = (
+        "message_id",
+        "type",
+        "name",
+        "profile_id",
+        "user_id",
+        "anonymous_id",
+        "timestamp",
+        "received_at",
+        "properties",
+        "context",
+    )
+    json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    placeholder = f"(%s, %s, %s, %s, %s, %s, %s, %s, %s{json_cast}, %s{json_cast})"
+    # Only placeholders go into the SQL text; every value is a parameter.
+    sql = (
+        f"INSERT INTO events_event ({', '.join(columns)}) VALUES "  # noqa: S608
+        + ", ".join([placeholder] * len(rows))
+        + " ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+    )
+    params = [value for row in rows for value in row]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+@transaction.atomic
+def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> int:
+    """Store a checked batch: identify and alias calls update customers, every message is
+    kept as an event (one INSERT for the batch), repeats of a message id change nothing,
+    and the roll-ups of the customers concerned are refreshed after commit.
+
+    Refuses the whole batch (BadMessage) when a trait is invalid: nothing is stored.
+    Returns the number of new events.
+    """
+    now = received_at
+    user_ids = {m.user_id for m in messages if m.user_id}
+    profiles = {p.user_id: p for p in Profile.objects.filter(user_id__in=user_ids, erased_at=None)}
+    anonymous_ids = {m.anonymous_id for m in messages if m.anonymous_id and not m.user_id}
+    aliases = dict(
+        Alias.objects.filter(previous_id__in=anonymous_ids).values_list("previous_id", "user_id")
+    )
+    touched: set[int] = set()
+
+    for message in messages:
+        if message.type == "identify" and message.user_id:
+            profile = _identify(message, profiles, now)
+            if message.anonymous_id:
+                Alias.objects.get_or_create(
+                    previous_id=message.anonymous_id, defaults={"user_id": message.user_id}
+                )
+                aliases[message.anonymous_id] = message.user_id
+            if profile is not None and _attach(
+                profile=profile, ids=[message.anonymous_id, message.user_id]
+            ):
+                touched.add(profile.pk)
+        elif message.type == "alias":
+            Alias.objects.get_or_create(
+                previous_id=message.previous_id, defaults={"user_id": message.user_id}
+            )
+            aliases[message.previous_id] = message.user_id
+            profile = profiles.get(message.user_id)
+            if profile is not None and _attach(profile=profile, ids=[message.previous_id]):
+                touched.add(profile.pk)
+
+    rows = []
+    owners: dict[str, Profile | None] = {}
+    for m in messages:
+        owner = _owner(m, profiles, aliases)
+        owners[m.message_id] = owner
+        body = m.traits if m.type in ("identify", "group") else m.properties
+        if m.type == "group":
+            body = {"groupId": m.group_id, **body}
+        if m.type == "alias":
+            body = {"previousId": m.previous_id}
+        rows.append(
+            (
+                m.message_id,
+                m.type,
+                m.name,
+                owner.pk if owner else None,
+                owner.user_id if owner else m.user_id,
+                m.anonymous_id,
+                m.timestamp,
+                received_at,
+                _dumps(body),
+                _dumps(m.context),
+            )
+        )
+    new_ids = _insert(rows) if rows else set()
+
+    for m in messages:
+        owner = owners[m.message_id]
+        if owner is None or m.message_id not in new_ids:
+            continue
+        touched.add(owner.pk)
+        if m.type == "track" and m.name == ORDER_COMPLETED:
+            _checkout_consent(owner, m, now)
+    if touched:
+        rollups_refresh.delay_on_commit(sorted(touched))
+    return len(new_ids)
+
+
+def _checkout_consent(profile: Profile, message: Message, now: dt.datetime) -> None:
+    """An order whose checkout offered an opt-out: the soft opt-in, or the customer's no."""
+    props = message.properties
+    if any(props.get(key) is True for key in OPTED_OUT):
+        from consent.models import Category, Topic
+
+        for topic in Topic.objects.filter(category=Category.COMMERCIAL, soft_opt_in_allowed=True):
+            consent_withdraw(profile=profile, topic=topic, now=now, source=Source.ORDER)
+    elif any(props.get(key) is True for key in OPT_OUT_OFFERED):
+        order = props.get("order_id") or props.get("orderId") or ""
+        soft_opt_in_grant(
+            profile=profile, now=now, source=Source.ORDER, note=f"order {order}".strip()
+        )

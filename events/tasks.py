@@ -1,0 +1,19 @@
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
+from django.utils import timezone
+
+
+@shared_task(base=DjangoTask)
+def rollups_refresh(profile_ids: list[int]) -> int:
+    """Recompute what events keep on these customers (after a batch came in)."""
+    from .rollups import rollups_refresh_for
+
+    return rollups_refresh_for(profile_ids=profile_ids, now=timezone.now())
+
+
+@shared_task(base=DjangoTask)
+def lifecycle_nightly() -> dict[str, int]:
+    """Nightly: lapsed customers, the at-risk flag, RFM scores."""
+    from .rollups import lifecycle_nightly as run
+
+    return run(now=timezone.now())
