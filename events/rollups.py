@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Max, Q
 from django.db.models.fields.json import KT
 
 from consent.models import ConsentState, Status
@@ -245,25 +245,22 @@ def _apply_basket(activity: Activity, basket_events: list, last_order: dt.dateti
 
 
 def _first_touch(ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The earliest UTM campaign each customer arrived with."""
-    with_campaign = Event.objects.filter(profile_id__in=ids, context__campaign__has_key="source")
-    first = dict(
-        with_campaign.values("profile_id")
-        .annotate(t=Min("timestamp"))
-        .values_list("profile_id", "t")
-    )
+    """The earliest UTM campaign each customer arrived with (only landing pages carry
+    one, so there are few such events per customer)."""
     touches: dict[int, dict[str, Any]] = {}
-    for pid, at, context in with_campaign.filter(timestamp__in=set(first.values())).values_list(
-        "profile_id", "timestamp", "context"
-    ):
-        if first.get(pid) == at and pid not in touches:
-            campaign = context.get("campaign") or {}
-            touches[pid] = {
-                k: campaign[k]
-                for k in ("source", "medium", "name", "term", "content")
-                if k in campaign
-            }
-            touches[pid]["at"] = at.isoformat()
+    with_campaign = (
+        Event.objects.filter(profile_id__in=ids, context__campaign__has_key="source")
+        .order_by("profile_id", "timestamp", "id")
+        .values_list("profile_id", "timestamp", "context")
+    )
+    for pid, at, context in with_campaign.iterator():
+        if pid in touches:
+            continue
+        campaign = context.get("campaign") or {}
+        touches[pid] = {
+            k: campaign[k] for k in ("source", "medium", "name", "term", "content") if k in campaign
+        }
+        touches[pid]["at"] = at.isoformat()
     return touches
 
 

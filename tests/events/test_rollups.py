@@ -1,0 +1,221 @@
+"""What events keep on a profile, as a marketer would read it off the customer."""
+
+import datetime as dt
+import itertools
+from decimal import Decimal
+
+import pytest
+
+from consent.models import Action, Source, Topic
+from consent.services import ledger_append
+from events.models import Activity
+from events.rollups import lifecycle_nightly
+from events.segment import message_parse
+from events.services import events_ingest
+from profiles.models import Profile
+from tests.factories import ProfileFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+_ids = itertools.count()
+
+
+@pytest.fixture
+def ingest(django_capture_on_commit_callbacks):
+    def run(*raw_messages, now=NOW):
+        messages = [
+            message_parse({"messageId": f"msg-{next(_ids)}", **raw}, index=i, received_at=now)
+            for i, raw in enumerate(raw_messages)
+        ]
+        with django_capture_on_commit_callbacks(execute=True):
+            events_ingest(messages=messages, received_at=now)
+
+    return run
+
+
+def order(user="u1", *, at, total, order_id=None, products=None):
+    return {
+        "type": "track",
+        "userId": user,
+        "event": "Order Completed",
+        "timestamp": at.isoformat(),
+        "properties": {
+            "order_id": order_id or f"o-{next(_ids)}",
+            "total": total,
+            "products": products or [],
+        },
+    }
+
+
+def days_ago(n):
+    return NOW - dt.timedelta(days=n)
+
+
+@pytest.fixture
+def customer():
+    return ProfileFactory(user_id="u1")
+
+
+def fresh(profile) -> Profile:
+    return Profile.objects.get(pk=profile.pk)
+
+
+def test_orders_fill_the_value_figures_and_make_a_prospect_a_customer(ingest, customer):
+    assert customer.lifecycle_stage == "prospect"
+    ingest(order(at=days_ago(30), total="20.00"), order(at=days_ago(10), total="30.50"))
+    profile = fresh(customer)
+    assert (profile.order_count, profile.total_spent) == (2, Decimal("50.50"))
+    assert (profile.first_order_at, profile.last_order_at) == (days_ago(30), days_ago(10))
+    assert profile.lifecycle_stage == "customer"
+
+
+def test_an_old_order_arriving_late_never_moves_last_order_backwards(ingest, customer):
+    ingest(order(at=days_ago(2), total=10))
+    ingest(order(at=days_ago(200), total=15))  # reported late, out of order
+    profile = fresh(customer)
+    assert profile.last_order_at == days_ago(2)
+    assert profile.first_order_at == days_ago(200)
+    assert profile.order_count == 2
+
+
+def test_the_same_order_reported_twice_counts_once(ingest, customer):
+    ingest(order(at=days_ago(3), total=40, order_id="A-1"))
+    ingest(order(at=days_ago(3), total=40, order_id="A-1"))  # another message id, same order
+    assert (fresh(customer).order_count, fresh(customer).total_spent) == (1, Decimal(40))
+
+
+def test_the_open_basket_is_what_was_added_since_the_last_order(ingest, customer):
+    def basket(event, sku, at):
+        return {
+            "type": "track",
+            "userId": "u1",
+            "event": event,
+            "timestamp": at.isoformat(),
+            "properties": {"product_id": sku, "name": sku.title(), "price": 10},
+        }
+
+    ingest(basket("Product Added", "old", days_ago(5)), order(at=days_ago(4), total=10))
+    ingest(
+        basket("Product Added", "jas", days_ago(2)),
+        basket("Product Added", "muts", days_ago(1)),
+        basket("Product Removed", "muts", NOW - dt.timedelta(hours=20)),
+    )
+    activity = Activity.objects.get(profile=customer)
+    assert [item["product_id"] for item in activity.basket] == ["jas"]
+    assert activity.last_basket_at == NOW - dt.timedelta(hours=20)
+    ingest(order(at=NOW - dt.timedelta(hours=1), total=99))
+    activity.refresh_from_db()
+    assert (activity.basket, activity.last_basket_at) == ([], None)
+
+
+def test_viewed_interests_only_with_permission_bought_ones_always(ingest, customer):
+    def viewed(category, consent=None):
+        message = {
+            "type": "track",
+            "userId": "u1",
+            "event": "Product Viewed",
+            "properties": {"category": category},
+        }
+        if consent is not None:
+            message["context"] = {"consent": {"categoryPreferences": {"Personalization": consent}}}
+        return message
+
+    ingest(
+        viewed("jassen"),
+        viewed("jassen"),
+        order(at=days_ago(1), total=5, products=[{"category": "sokken"}]),
+    )
+    interests = Activity.objects.get(profile=customer).interests
+    assert interests["viewed"] == {}  # no permission to use browsing
+    assert interests["bought"]["sokken"]["count"] == 1
+    ingest(viewed("mutsen", consent=True))  # the site's cookie consent allowed this one
+    assert set(Activity.objects.get(profile=customer).interests["viewed"]) == {"mutsen"}
+    ledger_append(
+        profile=customer,
+        topic=Topic.objects.get(key="personalisation"),
+        action=Action.CONFIRMED,
+        now=NOW,
+        source=Source.FORM,
+    )
+    ingest(viewed("jassen"))
+    viewed_now = Activity.objects.get(profile=customer).interests["viewed"]
+    assert viewed_now["jassen"]["count"] == 3 and viewed_now["mutsen"]["count"] == 1
+
+
+def test_account_closed_churns_and_a_new_order_brings_back(ingest, customer):
+    ingest(
+        order(at=days_ago(20), total=10),
+        {
+            "type": "track",
+            "userId": "u1",
+            "event": "Account Closed",
+            "timestamp": days_ago(5).isoformat(),
+        },
+    )
+    assert fresh(customer).lifecycle_stage == "churned"
+    ingest(order(at=days_ago(1), total=10))
+    assert fresh(customer).lifecycle_stage == "customer"
+
+
+def test_last_seen_is_the_latest_event(ingest, customer):
+    ingest({"type": "page", "userId": "u1", "name": "Home", "timestamp": days_ago(3).isoformat()})
+    ingest({"type": "page", "userId": "u1", "name": "Old", "timestamp": days_ago(30).isoformat()})
+    assert fresh(customer).last_seen_at == days_ago(3)
+
+
+def test_a_first_touch_utm_source_fills_an_empty_acquisition_source(ingest, customer):
+    assert customer.acquisition_source == ""
+    ingest(
+        {
+            "type": "page",
+            "userId": "u1",
+            "timestamp": days_ago(2).isoformat(),
+            "context": {"campaign": {"source": "instagram", "medium": "social"}},
+        }
+    )
+    ingest(
+        {
+            "type": "page",
+            "userId": "u1",
+            "timestamp": days_ago(9).isoformat(),
+            "context": {"campaign": {"source": "google"}},
+        }
+    )
+    assert Activity.objects.get(profile=customer).first_touch["source"] == "google"
+    assert fresh(customer).acquisition_source == "instagram"  # filled once, then left alone
+
+
+def test_at_risk_when_twice_the_usual_interval_has_passed(ingest, customer):
+    ingest(
+        order(at=days_ago(100), total=10),
+        order(at=days_ago(90), total=10),
+        order(at=days_ago(80), total=10),
+    )
+    activity = Activity.objects.get(profile=customer)
+    assert activity.usual_order_interval_days == 10
+    assert activity.at_risk  # 80 days > 2 × 10 days
+
+
+def test_the_nightly_job_lapses_customers_and_scores_rfm(ingest):
+    for n, (last_order_days, orders, spent) in enumerate(
+        [(10, 1, 10), (50, 3, 300), (200, 6, 50), (400, 2, 900), (5, 9, 2000)]
+    ):
+        ProfileFactory(user_id=f"r{n}")
+        ingest(
+            *[
+                order(f"r{n}", at=days_ago(last_order_days + k), total=spent / orders)
+                for k in range(orders)
+            ]
+        )
+    Profile.objects.filter(user_id="r2").update(lifecycle_stage="customer")  # 200 days ago
+    result = lifecycle_nightly(now=NOW)
+    assert result["lapsed"] >= 1
+    assert Profile.objects.get(user_id="r2").lifecycle_stage == "lapsed"
+    scores = {
+        a.profile.user_id: (a.rfm_recency, a.rfm_frequency, a.rfm_monetary)
+        for a in Activity.objects.select_related("profile")
+    }
+    assert scores["r4"] == (5, 5, 5)  # most recent, most orders, most spent
+    assert scores["r3"][0] == 1  # longest ago
+    assert all(1 <= s <= 5 for triple in scores.values() for s in triple)
