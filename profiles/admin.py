@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -27,6 +28,7 @@ from core.spreadsheet import csv_stream
 from . import registry, services
 from .models import ChangeSource, ImportJob, Profile, ProfileChange
 from .selectors import EXPORT_COLUMNS, profile_export_rows
+from .importing import STALLED_AFTER
 from .validation import WRITABLE_FIELDS, postal_code_normalise, profile_data_clean
 
 
@@ -55,7 +57,7 @@ class ProfileAdminForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        fields = [f for f in WRITABLE_FIELDS if f in cleaned and f != "custom_attributes"]
+        fields = [f for f in WRITABLE_FIELDS if f in cleaned]
         data = {f: cleaned[f] for f in fields}
         try:
             clean = profile_data_clean(data, today=timezone.localdate(), require_email=True)
@@ -329,7 +331,10 @@ class ProfileAdmin(admin.ModelAdmin):
         """The whole current list, with the search and filters the marketer has on."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        changelist = self.get_changelist_instance(request)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(reverse("admin:profiles_profile_changelist") + "?e=1")
         return self._csv_response(changelist.get_queryset(request))
 
     # --- Import ----------------------------------------------------------------------
@@ -350,7 +355,7 @@ class ProfileAdmin(admin.ModelAdmin):
             "form": form,
             "opts": self.opts,
             "columns": EXPORT_COLUMNS[:15],
-            "recent_jobs": ImportJob.objects.order_by("-created_at")[:10],
+            "recent_jobs": ImportJob.objects.defer("content").order_by("-created_at")[:10],
         }
         return TemplateResponse(request, "admin/profiles/profile/import.html", context)
 
@@ -402,6 +407,10 @@ class ImportJobAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "dry_run")
+    list_select_related = ("created_by",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ImportJob]:
+        return super().get_queryset(request).defer("content")  # files can be large
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # imports start from the customer list's "Import" button
@@ -432,13 +441,17 @@ class ImportJobAdmin(admin.ModelAdmin):
             and request.user.has_perm("profiles.change_profile")
         ):
             raise PermissionDenied
-        dry = get_object_or_404(ImportJob, pk=pk, dry_run=True, status=ImportJob.Status.DONE)
-        job = services.import_job_create(
-            filename=dry.filename,
-            content=bytes(dry.content),
-            dry_run=False,
-            actor=staff_user(request),
+        earlier = get_object_or_404(ImportJob.objects.defer("content"), pk=pk)
+        startable = (earlier.dry_run and earlier.status == ImportJob.Status.DONE) or (
+            not earlier.dry_run and earlier.status == ImportJob.Status.FAILED
         )
+        if not startable:
+            return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[pk]))
+        try:
+            job = services.import_job_confirm(dry_run=earlier, actor=staff_user(request))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[pk]))
         messages.info(request, gettext("The import has started."))
         return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
 
@@ -448,17 +461,27 @@ class ImportJobAdmin(admin.ModelAdmin):
         """Progress while it runs (the page refreshes itself), then the outcome per row."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        job = get_object_or_404(ImportJob, pk=object_id)
+        job = get_object_or_404(ImportJob.objects.defer("content"), pk=object_id)
+        source = job.source_job_id or job.pk
+        file_kept = ImportJob.objects.filter(pk=source).exclude(content=b"").exists()
+        may_import = request.user.has_perm("profiles.add_profile") and request.user.has_perm(
+            "profiles.change_profile"
+        )
+        stalled = (
+            job.status == ImportJob.Status.RUNNING
+            and job.heartbeat_at is not None
+            and timezone.now() - job.heartbeat_at > STALLED_AFTER
+        )
         context = {
             **self.admin_site.each_context(request),
             "title": str(job),
             "opts": self.opts,
             "job": job,
             "running": job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING),
-            "can_import": job.dry_run
-            and job.status == ImportJob.Status.DONE
-            and request.user.has_perm("profiles.add_profile")
-            and request.user.has_perm("profiles.change_profile"),
+            "can_import": may_import and file_kept and job.dry_run and job.status == "done",
+            "can_restart": may_import and file_kept and not job.dry_run and job.status == "failed",
+            "stalled": stalled,
+            "file_gone": not file_kept,
         }
         return TemplateResponse(request, "admin/profiles/importjob/detail.html", context)
 

@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from django.utils.translation import gettext as _
 from core.db import rows_insert
 
 from .models import ChangeSource, ImportJob, Profile, ProfileChange
-from .services import changes_apply, history_value, profile_create, profile_update
+from .services import changes_apply, creation_changes, profile_upsert
 from .validation import WRITABLE_FIELDS, profile_data_clean
 
 # Column names a Dutch or English spreadsheet is likely to use, mapped to our fields.
@@ -57,6 +58,7 @@ READ_ONLY_COLUMNS = {
     "created_at",
     "updated_at",
 }
+logger = logging.getLogger(__name__)
 MAX_ERRORS_KEPT = 1000
 MAX_PREVIEW = 100
 _FORMULA_ESCAPED = re.compile(r"^'[=+\-@\t\r]")
@@ -149,7 +151,8 @@ def table_read(content: bytes, filename: str) -> tuple[list[str], Iterator[list[
     delimiter = max(",;\t", key=first_line.count)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = next(reader, [])
-    total = max(0, sum(1 for line in text.splitlines() if line.strip()) - 1)
+    # For the progress bar only: newlines inside quoted cells may count a few rows too many.
+    total = max(0, text.count("\n") + (0 if text.endswith("\n") else 1) - 1)
     return header, reader, total
 
 
@@ -197,17 +200,48 @@ class _Importer:
             self.report.refuse(number, name, " ".join(messages))
 
     def chunk(self, rows: list[_Row]) -> None:
-        existing = {
-            p.user_id: p for p in Profile.objects.filter(user_id__in=[r.user_id for r in rows])
-        }
+        """Check and write one chunk. For real, the chunk's customers are read with a row
+        lock and written in the same transaction: a change someone makes meanwhile waits,
+        and is never overwritten with what this chunk read before it."""
+        if self.dry_run:
+            new, changed = self._plan(rows, lock=False)
+            self.report.created += len(new)
+            self.report.updated += len(changed)
+            self._show(new, changed)
+            return
+        try:
+            with transaction.atomic():
+                new, changed = self._plan(rows, lock=True)
+                self._write(new, changed)
+        except IntegrityError:
+            # Someone created one of these customers meanwhile: go row by row.
+            self._write_one_by_one(self._pending)
+            return
+        self.report.created += len(new)
+        self.report.updated += len(changed)
+        self._show(new, changed)
+
+    def _show(self, new: list, changed: list) -> None:
+        for action, batch in (("create", new), ("update", changed)):
+            for row, _profile, changes in batch:
+                self.report.show(row.number, row.user_id, action, changes)
+
+    def _plan(self, rows: list[_Row], *, lock: bool) -> tuple[list, list]:
+        """Which rows create and which change a customer; refuses the bad ones (a row's
+        refusal does not depend on the write, so it is recorded at once)."""
+        found = Profile.objects.filter(user_id__in=[r.user_id for r in rows])
+        if lock:
+            found = found.select_for_update().order_by("pk")  # one order: no deadlocks
+        existing = {p.user_id: p for p in found}
         cleaned: list[tuple[_Row, dict[str, Any]]] = []
         for row in rows:
             profile = existing.get(row.user_id)
             try:
                 clean = profile_data_clean(
                     _parse_attrs(row.data),
-                    today=self.now.date(),
+                    today=timezone.localdate(self.now),
                     country_default=str(profile.country) if profile else "",
+                    postal_code_current=profile.postal_code if profile else "",
                     require_email=profile is None,
                 )
             except ValidationError as exc:
@@ -221,6 +255,7 @@ class _Importer:
         )
         new: list[tuple[_Row, Profile, dict[str, Any]]] = []
         changed: list[tuple[_Row, Profile, dict[str, Any]]] = []
+        self._pending = []
         for row, clean in cleaned:
             first = self.seen_user_ids.get(row.user_id)
             if first is not None:
@@ -246,30 +281,16 @@ class _Importer:
             profile = existing.get(row.user_id)
             if profile is None:
                 profile = Profile(user_id=row.user_id, **clean)
-                values = {
-                    k: [None, history_value(v)] for k, v in clean.items() if v not in ("", None, {})
-                }
-                new.append((row, profile, values))
-                self.report.show(row.number, row.user_id, "create", values)
+                new.append((row, profile, creation_changes(clean)))
+                self._pending.append(row)
             else:
                 changes = changes_apply(profile, clean)
                 if changes:
                     changed.append((row, profile, changes))
-                    self.report.show(row.number, row.user_id, "update", changes)
+                    self._pending.append(row)
                 else:
                     self.report.unchanged += 1
-        if self.dry_run:
-            self.report.created += len(new)
-            self.report.updated += len(changed)
-            return
-        try:
-            self._write(new, changed)
-        except IntegrityError:
-            # Someone else wrote one of these customers meanwhile: go row by row.
-            self._write_one_by_one([row for row, _, _ in new + changed])
-            return
-        self.report.created += len(new)
-        self.report.updated += len(changed)
+        return new, changed
 
     def _write(self, new: list, changed: list) -> None:
         """One transaction: one bulk insert of the new customers, one bulk update of the
@@ -308,35 +329,24 @@ class _Importer:
 
     def _write_one_by_one(self, rows: list[_Row]) -> None:
         for row in rows:
-            data = _parse_attrs(row.data)
             try:
-                with transaction.atomic():
-                    profile = (
-                        Profile.objects.select_for_update().filter(user_id=row.user_id).first()
-                    )
-                    if profile is None:
-                        profile_create(
-                            user_id=row.user_id,
-                            data=data,
-                            source=ChangeSource.IMPORT,
-                            actor=self.actor,
-                            now=self.now,
-                            note=self.note,
-                        )
-                        self.report.created += 1
-                    elif profile_update(
-                        profile=profile,
-                        data=data,
-                        source=ChangeSource.IMPORT,
-                        actor=self.actor,
-                        now=self.now,
-                        note=self.note,
-                    ):
-                        self.report.updated += 1
-                    else:
-                        self.report.unchanged += 1
+                _profile, created, changes = profile_upsert(
+                    user_id=row.user_id,
+                    data=_parse_attrs(row.data),
+                    source=ChangeSource.IMPORT,
+                    actor=self.actor,
+                    now=self.now,
+                    note=self.note,
+                )
             except ValidationError as exc:
                 self._refuse_all(row.number, exc)
+                continue
+            if created:
+                self.report.created += 1
+            elif changes:
+                self.report.updated += 1
+            else:
+                self.report.unchanged += 1
 
 
 def _parse_attrs(data: dict[str, Any]) -> dict[str, Any]:
@@ -409,15 +419,28 @@ def profiles_import(
     return report
 
 
+# A running import that has not reported progress for this long has stopped (a worker
+# was killed or restarted): the admin offers to start it again.
+STALLED_AFTER = dt.timedelta(minutes=15)
+# Uploaded files are personal data: gone once imported, or after this long unused.
+FILE_KEPT = dt.timedelta(days=7)
+# Previews and refused rows name people too: scrubbed after this long.
+REPORT_KEPT = dt.timedelta(days=30)
+
+
 def import_job_run(*, job_id: int, now: dt.datetime | None = None) -> None:
-    """Run a queued admin import, keeping its progress and outcome on the job row."""
+    """Run a queued admin import, keeping its progress and outcome on the job row.
+
+    Never leaves a job "running" when it stops: any error marks it failed, with a message
+    for the marketer (and only the job id and the error's kind in the log)."""
     # Claim the job atomically: a redelivered task or a second worker finds it taken.
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.RUNNING, started_at=timezone.now()
+        status=ImportJob.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
     )
     if not claimed:
         return
-    job = ImportJob.objects.get(pk=job_id)
+    job = ImportJob.objects.select_related("source_job").get(pk=job_id)
+    content_job = job.source_job or job
 
     def progress(done: int, total: int, report: ImportReport) -> None:
         ImportJob.objects.filter(pk=job_id).update(
@@ -427,11 +450,12 @@ def import_job_run(*, job_id: int, now: dt.datetime | None = None) -> None:
             updated_count=report.updated,
             unchanged_count=report.unchanged,
             error_count=report.error_count,
+            heartbeat_at=timezone.now(),
         )
 
     try:
         report = profiles_import(
-            content=bytes(job.content),
+            content=bytes(content_job.content),
             filename=job.filename,
             dry_run=job.dry_run,
             actor=job.created_by,
@@ -439,8 +463,18 @@ def import_job_run(*, job_id: int, now: dt.datetime | None = None) -> None:
             progress=progress,
         )
     except ImportFileError as exc:
-        ImportJob.objects.filter(pk=job_id).update(
-            status=ImportJob.Status.FAILED, failure=str(exc), finished_at=timezone.now()
+        _job_failed(job_id, str(exc))
+        return
+    except Exception as exc:
+        logger.error("import job %s stopped: %s", job_id, type(exc).__name__)
+        done = ImportJob.objects.get(pk=job_id).rows_done
+        _job_failed(
+            job_id,
+            _(
+                "The import stopped after about %(rows)d rows (%(error)s). The rows before it "
+                "were imported; importing the file again is safe, as rows are matched on user_id."
+            )
+            % {"rows": done, "error": type(exc).__name__},
         )
         return
     ImportJob.objects.filter(pk=job_id).update(
@@ -456,3 +490,31 @@ def import_job_run(*, job_id: int, now: dt.datetime | None = None) -> None:
         preview=report.preview,
         extra_columns=report.extra_columns,
     )
+    if not job.dry_run:
+        # Imported: the file is not needed any more (nor its dry run's copy).
+        ImportJob.objects.filter(pk__in=[job.pk, content_job.pk]).update(content=b"")
+
+
+def _job_failed(job_id: int, message: str) -> None:
+    ImportJob.objects.filter(pk=job_id).update(
+        status=ImportJob.Status.FAILED, failure=message, finished_at=timezone.now()
+    )
+
+
+def import_jobs_tidy(*, now: dt.datetime) -> dict[str, int]:
+    """Daily: drop uploaded files not imported within a week, and scrub previews and
+    refused rows (they name people) after a month. Stalled jobs are marked failed."""
+    stalled = ImportJob.objects.filter(
+        status=ImportJob.Status.RUNNING, heartbeat_at__lt=now - STALLED_AFTER
+    ).update(
+        status=ImportJob.Status.FAILED,
+        finished_at=now,
+        failure=_("The import stopped (no progress for a while). Start it again from its dry run."),
+    )
+    files = ImportJob.objects.filter(created_at__lt=now - FILE_KEPT).exclude(content=b"").update(content=b"")
+    reports = (
+        ImportJob.objects.filter(created_at__lt=now - REPORT_KEPT)
+        .exclude(preview=[], errors=[])
+        .update(preview=[], errors=[])
+    )
+    return {"stalled": stalled, "files": files, "reports": reports}

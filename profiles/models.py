@@ -178,7 +178,12 @@ class ImportJob(models.Model):
         FAILED = "failed", _("Failed")
 
     filename = models.CharField(_("file"), max_length=255)
+    # The uploaded file: emptied once imported (or after a week unused), as it holds
+    # personal data. A real import reads the file of the dry run it comes from.
     content = models.BinaryField()
+    source_job = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     dry_run = models.BooleanField(_("dry run"), default=True)
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
@@ -189,6 +194,7 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     rows_total = models.PositiveIntegerField(_("rows"), default=0)
     rows_done = models.PositiveIntegerField(_("rows done"), default=0)
     created_count = models.PositiveIntegerField(_("created"), default=0)

@@ -53,9 +53,9 @@ def _save(profile: Profile, *, update_fields: list[str] | None = None) -> None:
         with transaction.atomic():
             profile.save(update_fields=update_fields)
     except IntegrityError as exc:
-        if "email" in str(exc).lower():
+        if "profile_email_unique_ci" in str(exc):
             raise _email_taken_error() from exc
-        if "user_id" in str(exc).lower():
+        if "user_id" in str(exc):
             raise ValidationError(
                 {"user_id": _("A customer with this user id already exists.")}, code="unique"
             ) from exc
@@ -87,7 +87,7 @@ def profile_create(
     """
     now = now or timezone.now()
     user_id = _user_id_clean(user_id)
-    clean = profile_data_clean(data, today=now.date(), require_email=True)
+    clean = profile_data_clean(data, today=timezone.localdate(now), require_email=True)
     if Profile.objects.filter(user_id=user_id).exists():
         raise ValidationError(
             {"user_id": _("A customer with this user id already exists.")}, code="unique"
@@ -103,13 +103,18 @@ def profile_create(
         actor=actor,
         created=True,
         note=note,
-        changes={
-            field: [None, history_value(value)]
-            for field, value in clean.items()
-            if value not in ("", None, {})
-        },
+        changes=creation_changes(clean),
     )
     return profile
+
+
+def creation_changes(clean: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """What a new profile's first history row records: every value given, from nothing."""
+    return {
+        field: [None, history_value(value)]
+        for field, value in clean.items()
+        if value not in ("", None, {})
+    }
 
 
 def changes_apply(profile: Profile, clean: Mapping[str, Any]) -> dict[str, list[Any]]:
@@ -149,7 +154,12 @@ def profile_update(
     is saved. An unchanged value writes no history.
     """
     now = now or timezone.now()
-    clean = profile_data_clean(data, today=now.date(), country_default=str(profile.country))
+    clean = profile_data_clean(
+        data,
+        today=timezone.localdate(now),
+        country_default=str(profile.country),
+        postal_code_current=profile.postal_code,
+    )
     if "email" in clean and _email_taken(clean["email"], exclude_pk=profile.pk):
         raise _email_taken_error()
     changes = changes_apply(profile, clean)
@@ -169,8 +179,10 @@ def profile_upsert(
     source: str,
     actor: User | None = None,
     now: dt.datetime | None = None,
-) -> tuple[Profile, bool]:
-    """Create the profile for `user_id`, or update it with `data`; returns (profile, created).
+    note: str = "",
+) -> tuple[Profile, bool, dict[str, list[Any]]]:
+    """Create the profile for `user_id`, or update it with `data`; returns (profile,
+    created, what changed).
 
     Safe under concurrency: when another writer creates the same customer between our
     look-up and our insert, this call updates the row the other one made.
@@ -181,7 +193,7 @@ def profile_upsert(
         if profile is None:
             try:
                 created = profile_create(
-                    user_id=user_id, data=data, source=source, actor=actor, now=now
+                    user_id=user_id, data=data, source=source, actor=actor, now=now, note=note
                 )
             except ValidationError:
                 # Lost a race? Then the customer exists now and this becomes an update.
@@ -189,11 +201,14 @@ def profile_upsert(
                 if profile is None:
                     raise
             else:
-                return created, True
-        profile_update(profile=profile, data=data, source=source, actor=actor, now=now)
-        return profile, False
+                return created, True, {}
+        changes = profile_update(
+            profile=profile, data=data, source=source, actor=actor, now=now, note=note
+        )
+        return profile, False, changes
 
 
+@transaction.atomic
 def history_erase(*, profile: Profile) -> int:
     """Scrub the personal values from a profile's change history; returns rows scrubbed.
 
@@ -339,6 +354,19 @@ def import_job_create(
     """Queue an import of an uploaded file; the worker runs it (see importing.import_job_run)."""
     job = ImportJob.objects.create(
         filename=filename[:255], content=content, dry_run=dry_run, created_by=actor
+    )
+    run_import_job.delay_on_commit(job.pk)
+    return job
+
+
+def import_job_confirm(*, dry_run: ImportJob, actor: User | None) -> ImportJob:
+    """Import for real the file a dry run checked (or start a stopped import again):
+    the new job reads the dry run's copy of the file, nothing is copied."""
+    source = dry_run.source_job or dry_run
+    if not source.dry_run or not ImportJob.objects.filter(pk=source.pk).exclude(content=b"").exists():
+        raise ValidationError(_("The file of this dry run is no longer kept; upload it again."))
+    job = ImportJob.objects.create(
+        filename=source.filename, content=b"", source_job=source, dry_run=False, created_by=actor
     )
     run_import_job.delay_on_commit(job.pk)
     return job

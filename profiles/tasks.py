@@ -40,3 +40,13 @@ def run_import_job(job_id: int) -> None:
     from .importing import import_job_run
 
     import_job_run(job_id=job_id)
+
+
+@shared_task(base=DjangoTask)
+def tidy_import_jobs() -> dict[str, int]:
+    """Daily: uploaded files and import reports do not outlive their use (GDPR)."""
+    from django.utils import timezone
+
+    from .importing import import_jobs_tidy
+
+    return import_jobs_tidy(now=timezone.now())

@@ -90,6 +90,8 @@ def email_normalise(value: object) -> str:
     email = str(value or "").strip().lower()
     if not email:
         raise ValidationError(_("An email address is required."), code="required")
+    if len(email) > 254:  # the column, and RFC 5321's limit on a path
+        raise ValidationError(_("An email address has at most 254 characters."), code="max_length")
     try:
         validate_email(email)
     except ValidationError:
@@ -230,6 +232,21 @@ def _choice(value: object, choices: type[LifecycleStage]) -> str:
     )
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _has_control(value: object) -> bool:
+    """Invisible control characters (a NUL, say) anywhere in a value, keys included:
+    never meant by a person, and refused by PostgreSQL."""
+    if isinstance(value, str):
+        return bool(_CONTROL.search(value))
+    if isinstance(value, Mapping):
+        return any(_has_control(k) or _has_control(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_control(v) for v in value)
+    return False
+
+
 def _text(value: object, *, name: str) -> str:
     text = " ".join(str(value or "").split())
     limit = MAX_LENGTHS[name]
@@ -245,6 +262,7 @@ def profile_data_clean(
     *,
     today: dt.date,
     country_default: str = "",
+    postal_code_current: str = "",
     require_email: bool = False,
 ) -> dict[str, Any]:
     """Clean values for the given fields, or one ValidationError naming every bad field.
@@ -266,6 +284,11 @@ def profile_data_clean(
             errors.setdefault(field, []).append(
                 ValidationError(_("Unknown or read-only field."), code="unknown")
             )
+        elif _has_control(data[field]):
+            errors.setdefault(field, []).append(
+                ValidationError(_("Contains invisible control characters."), code="control")
+            )
+    data = {k: v for k, v in data.items() if k not in errors}
 
     if "email" in data or require_email:
         run("email", email_normalise, data.get("email"))
@@ -281,6 +304,18 @@ def profile_data_clean(
     if "postal_code" in data:
         country = clean.get("country", country_default) if "country" not in errors else ""
         run("postal_code", postal_code_normalise, data["postal_code"], country=country)
+    elif "country" in clean and postal_code_current:
+        # A new country must fit the postal code that stays.
+        try:
+            postal_code_normalise(postal_code_current, country=clean["country"])
+        except ValidationError:
+            errors.setdefault("postal_code", []).append(
+                ValidationError(
+                    _("The postal code “%(value)s” does not fit the new country; give one that does."),
+                    code="mismatch",
+                    params={"value": postal_code_current},
+                )
+            )
     if "language" in data:
         run("language", language_normalise, data["language"])
     if "timezone" in data:

@@ -199,6 +199,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     # Write "expired" into the consent ledger for double opt-ins never confirmed.
     "expire-opt-ins": {"task": "consent.tasks.expire_opt_ins", "schedule": 3600},
+    # Uploaded import files and import reports do not outlive their use.
+    "tidy-import-jobs": {"task": "profiles.tasks.tidy_import_jobs", "schedule": 24 * 3600},
+    # Lapsed customers, the at-risk flag and RFM scores.
+    "lifecycle-nightly": {"task": "events.tasks.lifecycle_nightly", "schedule": 24 * 3600},
 }
 
 # --- Cache (rate limits, dashboard figures) --------------------------------------------

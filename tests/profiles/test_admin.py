@@ -239,3 +239,56 @@ def test_the_import_page_refuses_other_files(marketer_client):
     assert response.status_code == 200
     assert response.context["form"].errors["file"]
     assert not ImportJob.objects.exists()
+
+
+@pytest.mark.parametrize("attributes", ["[1, 2]", '"just text"'])
+def test_custom_attributes_that_are_not_an_object_are_named_not_a_500(marketer_client, attributes):
+    profile = ProfileFactory()
+    url = reverse("admin:profiles_profile_change", args=[profile.pk])
+    response = marketer_client.post(url, form_data(profile, custom_attributes=attributes))
+    assert response.status_code == 200
+    assert "custom_attributes" in response.context["adminform"].form.errors
+
+
+def test_an_export_with_a_filter_that_does_not_exist_goes_back_to_the_list(marketer_client):
+    response = marketer_client.get(
+        reverse("admin:profiles_profile_export"), {"nonsense__exact": "1"}
+    )
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")
+
+
+def test_a_stopped_import_shows_why_and_can_be_started_again(
+    marketer_client, django_capture_on_commit_callbacks, monkeypatch
+):
+    from profiles import importing
+
+    upload = SimpleUploadedFile(
+        "k.csv", b"user_id,email\nA1,a@example.com\n", content_type="text/csv"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(reverse("admin:profiles_profile_import"), {"file": upload})
+    dry = ImportJob.objects.get()
+
+    def crash(**kwargs):
+        raise RuntimeError("worker lost its database")
+
+    monkeypatch.setattr(importing, "profiles_import", crash)
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(reverse("admin:profiles_importjob_run", args=[dry.pk]))
+    failed = ImportJob.objects.exclude(pk=dry.pk).get()
+    assert failed.status == "failed"
+    assert "importing the file again is safe" in failed.failure
+    page = marketer_client.get(
+        reverse("admin:profiles_importjob_change", args=[failed.pk])
+    ).content.decode()
+    assert "Start this import again" in page or "Deze import opnieuw starten" in page
+
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(reverse("admin:profiles_importjob_run", args=[failed.pk]))
+    again = ImportJob.objects.order_by("-pk").first()
+    assert (again.status, again.created_count) == ("done", 1)
+    assert Profile.objects.filter(user_id="A1").exists()
+    # Imported: the uploaded file (personal data) is gone.
+    assert ImportJob.objects.exclude(content=b"").count() == 0

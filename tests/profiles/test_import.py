@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from openpyxl import Workbook
 
 from profiles.importing import ImportFileError, profiles_import
-from profiles.models import Profile, ProfileChange
+from profiles.models import ImportJob, Profile, ProfileChange
 from profiles.selectors import EXPORT_COLUMNS, profile_export_rows
 from tests.factories import ProfileFactory
 
@@ -230,25 +230,38 @@ def test_a_refused_row_does_not_block_its_corrected_copy_further_down():
     assert Profile.objects.get(user_id="A1").postal_code == "1012 AB"
 
 
-def test_a_customer_written_meanwhile_by_someone_else_is_merged_row_by_row(monkeypatch):
-    """Between reading a chunk and writing it, the shop's API creates one of its customers:
-    the chunk falls back to one row at a time and the counts stay true."""
-    import profiles.importing as importing
+def test_files_and_reports_do_not_outlive_their_use():
+    import datetime as dt
 
-    real_clean = importing.profile_data_clean
+    from django.utils import timezone
 
-    def clean_while_a_rival_writes(*args, **kwargs):
-        # Runs after the chunk looked up its existing customers, before it writes.
-        if not Profile.objects.filter(user_id="A2").exists():
-            ProfileFactory(
-                user_id="A2", email="bram@example.com", first_name="Bram", last_name="de Boer"
-            )
-        return real_clean(*args, **kwargs)
+    from profiles.importing import import_jobs_tidy
 
-    monkeypatch.setattr(importing, "profile_data_clean", clean_while_a_rival_writes)
-    report = run(GOOD_CSV)
-    assert (report.created, report.updated, report.error_count) == (1, 1, 0)
-    assert Profile.objects.count() == 2
-    bram = Profile.objects.get(user_id="A2")
-    assert bram.postal_code == "3511 LK"
-    assert bram.changes.get().note == "klanten.csv"
+    now = timezone.now()
+    old = ImportJob.objects.create(
+        filename="old.csv",
+        content=b"user_id,email\n",
+        status="done",
+        preview=[{"row": 2}],
+        errors=[{"row": 3}],
+    )
+    stuck = ImportJob.objects.create(
+        filename="stuck.csv",
+        content=b"x",
+        status="running",
+        heartbeat_at=now - dt.timedelta(hours=1),
+    )
+    fresh = ImportJob.objects.create(
+        filename="new.csv", content=b"user_id,email\n", status="done", preview=[{"row": 2}]
+    )
+    ImportJob.objects.filter(pk__in=[old.pk, stuck.pk]).update(
+        created_at=now - dt.timedelta(days=40)
+    )
+    result = import_jobs_tidy(now=now)
+    assert result == {"stalled": 1, "files": 2, "reports": 1}
+    old.refresh_from_db()
+    stuck.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (bytes(old.content), old.preview, old.errors) == (b"", [], [])
+    assert stuck.status == "failed"
+    assert bytes(fresh.content) != b"" and fresh.preview

@@ -191,11 +191,12 @@ def test_custom_attributes_need_no_migration_and_merge():
 
 
 def test_upsert_creates_then_updates_by_user_id():
-    profile, created = profile_upsert(
+    profile, created, _ = profile_upsert(
         user_id="1001", data={"email": "x@example.com", "city": "Delft"}, source="api"
     )
     assert created
-    again, created = profile_upsert(user_id="1001", data={"city": "Leiden"}, source="api")
+    again, created, changes = profile_upsert(user_id="1001", data={"city": "Leiden"}, source="api")
+    assert changes == {"city": ["Delft", "Leiden"]}
     assert not created
     assert again.pk == profile.pk
     again.refresh_from_db()
@@ -222,3 +223,42 @@ def test_erasing_the_history_keeps_what_changed_when_but_not_the_values():
         flat = str(change.changes)
         assert "jan" not in flat.lower()
     assert set(profile.changes.first().changes) == {"email"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("city", "Utr\x00echt"),
+        ("first_name", "Jan\x07"),
+        ("custom_attributes", {"note": "a\x00b"}),
+        ("custom_attributes", {"bad\x00key": 1}),
+        ("email", ("x" * 250) + "@example.com"),
+    ],
+)
+def test_values_the_database_would_choke_on_are_refused_by_name(field, value):
+    with pytest.raises(ValidationError) as excinfo:
+        create("1001", **{field: value})
+    assert field in refused_fields(excinfo)
+    assert not Profile.objects.exists()
+
+
+def test_a_new_country_must_fit_the_postal_code_that_stays():
+    profile = create("1001", country="NL", postal_code="1012 AB")
+    with pytest.raises(ValidationError) as excinfo:
+        profile_update(profile=profile, data={"country": "DE"}, source="api")
+    assert refused_fields(excinfo) == {"postal_code"}
+    profile.refresh_from_db()
+    assert str(profile.country) == "NL"
+    profile_update(profile=profile, data={"country": "DE", "postal_code": "10115"}, source="api")
+
+
+def test_today_is_the_shops_today_not_utcs():
+    # 23:30 UTC on 23 November is already 24 November in Amsterdam.
+    late = dt.datetime(2026, 11, 23, 23, 30, tzinfo=dt.UTC)
+    profile = profile_create(
+        user_id="1001",
+        data={"email": "a@example.com", "birth_date": "2026-11-24"},
+        source="admin",
+        now=late,
+    )
+    assert str(profile.birth_date) == "2026-11-24"
