@@ -26,9 +26,9 @@ from django_countries import countries
 from core.spreadsheet import csv_stream
 
 from . import registry, services
+from .importing import STALLED_AFTER
 from .models import ChangeSource, ImportJob, Profile, ProfileChange
 from .selectors import EXPORT_COLUMNS, profile_export_rows
-from .importing import STALLED_AFTER
 from .validation import WRITABLE_FIELDS, postal_code_normalise, profile_data_clean
 
 

@@ -511,7 +511,11 @@ def import_jobs_tidy(*, now: dt.datetime) -> dict[str, int]:
         finished_at=now,
         failure=_("The import stopped (no progress for a while). Start it again from its dry run."),
     )
-    files = ImportJob.objects.filter(created_at__lt=now - FILE_KEPT).exclude(content=b"").update(content=b"")
+    files = (
+        ImportJob.objects.filter(created_at__lt=now - FILE_KEPT)
+        .exclude(content=b"")
+        .update(content=b"")
+    )
     reports = (
         ImportJob.objects.filter(created_at__lt=now - REPORT_KEPT)
         .exclude(preview=[], errors=[])

@@ -363,7 +363,10 @@ def import_job_confirm(*, dry_run: ImportJob, actor: User | None) -> ImportJob:
     """Import for real the file a dry run checked (or start a stopped import again):
     the new job reads the dry run's copy of the file, nothing is copied."""
     source = dry_run.source_job or dry_run
-    if not source.dry_run or not ImportJob.objects.filter(pk=source.pk).exclude(content=b"").exists():
+    if (
+        not source.dry_run
+        or not ImportJob.objects.filter(pk=source.pk).exclude(content=b"").exists()
+    ):
         raise ValidationError(_("The file of this dry run is no longer kept; upload it again."))
     job = ImportJob.objects.create(
         filename=source.filename, content=b"", source_job=source, dry_run=False, created_by=actor

@@ -311,7 +311,9 @@ def profile_data_clean(
         except ValidationError:
             errors.setdefault("postal_code", []).append(
                 ValidationError(
-                    _("The postal code “%(value)s” does not fit the new country; give one that does."),
+                    _(
+                        "The postal code “%(value)s” does not fit the new country; give one that does."
+                    ),
                     code="mismatch",
                     params={"value": postal_code_current},
                 )
