@@ -208,7 +208,8 @@ class OptInRequest(models.Model):
 
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="opt_in_requests")
     topics = models.ManyToManyField(Topic, through="OptInRequestTopic", related_name="+")
-    token_hash = models.CharField(max_length=64, unique=True)
+    # Set by the task that sends the mail: only the hash of the link's token is stored.
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     requested_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     confirmed_at = models.DateTimeField(null=True, blank=True)

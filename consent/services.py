@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from core.ratelimit import RateLimited, rate_limit_hit
-from core.tokens import token_hash, token_new
+from core.tokens import token_hash
 from profiles.models import ChangeSource, Profile
 from profiles.services import OWN_KEY_PREFIX, profile_create, profile_update
 from profiles.validation import email_normalise, language_normalise
@@ -144,7 +144,6 @@ class SubscriptionOutcome:
     pending: list[Topic] = field(default_factory=list)  # a confirmation mail went out for these
     already: list[Topic] = field(default_factory=list)  # confirmed before; nothing to do
     request: OptInRequest | None = None
-    token: str = ""  # the link's token: only ever sent by mail, never shown to a caller
 
 
 def _subscriber(
@@ -259,10 +258,8 @@ def subscription_request(
     if rate_limit_hit(f"opt-in:{profile.email}", limit=limit, window=window):
         raise RateLimited("opt-in")
 
-    raw, hashed = token_new()
     request = OptInRequest.objects.create(
         profile=profile,
-        token_hash=hashed,
         requested_at=now,
         expires_at=now + dt.timedelta(days=settings.OPT_IN_TTL_DAYS),
         source=source,
@@ -282,8 +279,8 @@ def subscription_request(
             user_agent=user_agent,
             consent_text_id=topic.current_text_id,
         )
-    send_opt_in_mail.delay_on_commit(request.pk, raw)
-    outcome.request, outcome.token = request, raw
+    send_opt_in_mail.delay_on_commit(request.pk)
+    outcome.request = request
     return outcome
 
 

@@ -1,25 +1,27 @@
-from smtplib import SMTPException
-
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from django.utils import timezone, translation
 
+from core.mail import TRANSIENT_MAIL_ERRORS as SMTP_ERRORS
 from core.mail import send_transactional_mail
+from core.tokens import token_new
 from core.urls import absolute_url
-
-# A mail task retries when the mail server hiccups, never on anything else.
-SMTP_ERRORS = (SMTPException, ConnectionError)
 
 
 @shared_task(base=DjangoTask, autoretry_for=SMTP_ERRORS, retry_backoff=True, max_retries=5)
-def send_opt_in_mail(request_id: int, token: str) -> None:
-    """The transactional confirmation mail of a double opt-in, in the customer's language."""
+def send_opt_in_mail(request_id: int) -> None:
+    """The transactional confirmation mail of a double opt-in, in the customer's language.
+
+    The link's token is made here and only its hash stored: no secret travels through the
+    broker. A retry (the mail did not go out) makes a fresh one."""
     from .links import mail_footer
     from .models import OptInRequest
 
     request = OptInRequest.objects.select_related("profile").filter(pk=request_id).first()
     if request is None or request.confirmed_at or request.profile.erased_at:
         return
+    token, hashed = token_new()
+    OptInRequest.objects.filter(pk=request.pk).update(token_hash=hashed)
     profile = request.profile
     with translation.override(request.language):
         topics = [item.topic.name for item in request.items.select_related("topic")]

@@ -6,6 +6,7 @@ transactional messages (address verification, notices) in the customer's languag
 
 import itertools
 import os
+import smtplib
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,16 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
+
+
+# What a mail task retries on: the mail server could not be reached or hung up. Not a
+# refused recipient or any other answer: that is final, and retrying would only repeat it.
+TRANSIENT_MAIL_ERRORS: tuple[type[BaseException], ...] = (
+    smtplib.SMTPServerDisconnected,
+    smtplib.SMTPConnectError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 class OutboxEmailBackend(BaseEmailBackend):

@@ -150,8 +150,10 @@ class EmailChangeRequest(models.Model):
         Profile, on_delete=models.CASCADE, related_name="email_change_requests"
     )
     new_email = models.EmailField(max_length=254)
-    token_hash = models.CharField(max_length=64, unique=True)
-    cancel_token_hash = models.CharField(max_length=64, unique=True)
+    # Set by the mail task that sends the link: the token itself never passes through the
+    # broker or the database, only its hash.
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    cancel_token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     requested_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     confirmed_at = models.DateTimeField(null=True, blank=True)

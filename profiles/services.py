@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_countries.fields import Country
 
-from core.tokens import token_hash, token_new
+from core.tokens import token_hash
 
 from .models import ChangeSource, EmailChangeRequest, ImportJob, Profile, ProfileChange
 from .tasks import run_import_job, send_email_change_mail
@@ -231,8 +231,8 @@ def history_erase(*, profile: Profile) -> int:
 @transaction.atomic
 def email_change_request(
     *, profile: Profile, new_email: str, now: dt.datetime
-) -> tuple[EmailChangeRequest, str, str]:
-    """Start a customer's change of address; returns (request, confirm token, cancel token).
+) -> EmailChangeRequest:
+    """Start a customer's change of address.
 
     The new address gets a verification link; the current address is told and can cancel.
     Nothing changes on the profile until the new address confirms. An earlier open request
@@ -250,19 +250,15 @@ def email_change_request(
     profile.email_change_requests.filter(confirmed_at=None, cancelled_at=None).update(
         cancelled_at=now
     )
-    confirm_raw, confirm_hash = token_new()
-    cancel_raw, cancel_hash = token_new()
     request = EmailChangeRequest.objects.create(
         profile=profile,
         new_email=email,
-        token_hash=confirm_hash,
-        cancel_token_hash=cancel_hash,
         requested_at=now,
         expires_at=now + dt.timedelta(hours=settings.EMAIL_CHANGE_TOKEN_TTL_HOURS),
     )
-    send_email_change_mail.delay_on_commit(request.pk, "verify", confirm_raw)
-    send_email_change_mail.delay_on_commit(request.pk, "notice", cancel_raw)
-    return request, confirm_raw, cancel_raw
+    send_email_change_mail.delay_on_commit(request.pk, "verify")
+    send_email_change_mail.delay_on_commit(request.pk, "notice")
+    return request
 
 
 class EmailChangeError(Exception):

@@ -1,27 +1,29 @@
-from smtplib import SMTPException
-
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
-from core.mail import send_transactional_mail
+from core.mail import TRANSIENT_MAIL_ERRORS, send_transactional_mail
+from core.tokens import token_new
 from core.urls import absolute_url
 
 from .models import EmailChangeRequest
 
 
 @shared_task(
-    base=DjangoTask,
-    autoretry_for=(SMTPException, ConnectionError),
-    retry_backoff=True,
-    max_retries=5,
+    base=DjangoTask, autoretry_for=TRANSIENT_MAIL_ERRORS, retry_backoff=True, max_retries=5
 )
-def send_email_change_mail(request_id: int, kind: str, token: str) -> None:
+def send_email_change_mail(request_id: int, kind: str) -> None:
     """One mail of an address change: `verify` to the new address with the confirm link,
     or `notice` to the current address with a cancel link. One mail per task, so a retry
-    never repeats a mail that already went out."""
+    never repeats a mail that already went out.
+
+    The link's token is made here and only its hash stored: no secret travels through
+    the broker. A retry (the mail did not go out) makes a fresh one."""
     request = EmailChangeRequest.objects.select_related("profile").get(pk=request_id)
     if request.confirmed_at or request.cancelled_at:
         return
+    token, hashed = token_new()
+    field = "token_hash" if kind == "verify" else "cancel_token_hash"
+    EmailChangeRequest.objects.filter(pk=request.pk).update(**{field: hashed})
     profile = request.profile
     context = {"profile": profile, "new_email": request.new_email, "expires_at": request.expires_at}
     if kind == "verify":

@@ -186,3 +186,27 @@ def test_a_subscriber_who_is_not_a_customer_gets_a_key_of_our_own(subscribe):
     outcome = subscribe("los@example.com")
     assert outcome.profile.user_id.startswith("subscriber-")
     assert outcome.profile.changes.get().source == "customer"
+
+
+def test_no_secret_travels_through_the_task_queue(
+    newsletter, monkeypatch, django_capture_on_commit_callbacks
+):
+    """What goes to the broker is the request's id; the token is made by the mail task."""
+    from consent import tasks
+    from profiles import tasks as profile_tasks
+    from profiles.services import email_change_request
+
+    queued: list[tuple] = []
+    for task in (tasks.send_opt_in_mail, profile_tasks.send_email_change_mail):
+        original = task.delay_on_commit
+        monkeypatch.setattr(
+            task, "delay_on_commit", lambda *args, _o=original: (queued.append(args), _o(*args))
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = subscription_request(
+            topics=[newsletter], email="a@example.com", source=Source.FORM, now=timezone.now()
+        )
+        email_change_request(profile=outcome.profile, new_email="b@example.com", now=timezone.now())
+    change_id = outcome.profile.email_change_requests.get().pk
+    assert queued == [(outcome.request.pk,), (change_id, "verify"), (change_id, "notice")]
+    assert len(mail.outbox) == 3
