@@ -18,7 +18,6 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 
-
 # What a mail task retries on: the mail server could not be reached or hung up. Not a
 # refused recipient or any other answer: that is final, and retrying would only repeat it.
 TRANSIENT_MAIL_ERRORS: tuple[type[BaseException], ...] = (
