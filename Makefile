@@ -24,7 +24,6 @@ install: $(STAMP)
 
 run: $(STAMP) .env
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py createcachetable
 	$(PY) manage.py load_demo
 	$(PY) manage.py bootstrap_admin
 	@echo "Starting web (http://127.0.0.1:8000), Celery worker and beat. Ctrl-C stops everything."

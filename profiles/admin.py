@@ -1,5 +1,6 @@
 """The marketer's view of the master list: search, filter, edit, history, import, export."""
 
+import contextlib
 import zoneinfo
 from typing import Any
 
@@ -10,7 +11,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
@@ -156,8 +157,10 @@ class ProfileAdmin(admin.ModelAdmin):
         ("created_at", admin.DateFieldListFilter),
         HasOrdersFilter,
     )
-    search_fields = ("=user_id", "email", "first_name", "last_name", "=postal_code")
-    search_help_text = _("Search by user id, email, name or postal code.")
+    search_fields = ("user_id",)  # shows the search box; the search itself is below
+    search_help_text = _(
+        "Search by user id, (the start of) an email address or a name, or a postal code."
+    )
     readonly_fields = (*VALUE_FIGURES, "created_at", "updated_at", "panels", "history")
     ordering = ("-created_at",)
     list_per_page = 50
@@ -234,16 +237,20 @@ class ProfileAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Profile], search_term: str
     ) -> tuple[QuerySet[Profile], bool]:
-        results, duplicates = super().get_search_results(request, queryset, search_term)
-        # "1234ab" and "1234 AB" find "1234 AB" (the admin would split the second into
-        # two words that must both match).
-        try:
-            postal_code = postal_code_normalise(search_term, country="NL")
-        except ValidationError:
-            postal_code = ""
-        if postal_code:
-            results = results | queryset.filter(postal_code=postal_code)
-        return results, duplicates
+        """The exact user id, the start of an address or a name, or a postal code: each
+        served by an index, so a search stays instant at a million customers."""
+        term = " ".join(search_term.split())
+        if not term:
+            return queryset, False
+        match = Q(user_id=term) | Q(email__lower__startswith=term.lower())
+        if "@" not in term:
+            match |= Q(last_name__istartswith=term) | Q(first_name__istartswith=term)
+            first, _, rest = term.partition(" ")
+            if rest:  # "Anna de Vries"
+                match |= Q(first_name__iexact=first, last_name__istartswith=rest)
+        with contextlib.suppress(ValidationError):  # not a postal code: fine
+            match |= Q(postal_code=postal_code_normalise(term, country="NL"))
+        return queryset.filter(match), False
 
     def save_model(self, request: HttpRequest, obj: Profile, form: Any, change: bool) -> None:
         data = {

@@ -70,11 +70,14 @@ def test_a_marketer_cannot_delete_a_customer(marketer_client):
         ("bakker", {"U-77", "U-78"}),
         ("1012ab", {"U-77"}),
         ("1012 AB", {"U-77"}),
+        ("Sanne Bakker", {"U-77"}),
+        ("SANNE@EXAMPLE.COM", {"U-77"}),
+        ("u-77", set()),  # the shop's key is matched exactly
     ],
 )
 def test_search_by_user_id_email_name_or_postal_code(marketer_client, query, expected):
     ProfileFactory(
-        user_id="U-77", email="sanne@example.com", last_name="Bakker", postal_code="1012 AB"
+        user_id="U-77", email="sanne@example.com", first_name="Sanne", last_name="Bakker", postal_code="1012 AB"
     )
     ProfileFactory(
         user_id="U-78", email="kees@example.com", last_name="Bakker", postal_code="3511 LK"
