@@ -5,9 +5,12 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Q
+
 from profiles.models import Profile
 
 from .models import (
+    Basis,
     Category,
     ConsentEvent,
     ConsentState,
@@ -130,3 +133,103 @@ def privacy_statement() -> PrivacyStatement | None:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+# --- Conditions for selections ------------------------------------------------------------
+
+
+def _topic_choices() -> list[tuple[str, str]]:
+    return [(t.key, t.name) for t in Topic.objects.exclude(category=Category.TRANSACTIONAL)]
+
+
+def _consent_q(params: dict[str, Any], now: dt.datetime) -> Q:
+    from django.db.models import Exists, OuterRef
+
+    status = params["status"]
+    states = ConsentState.objects.filter(profile=OuterRef("pk"), topic__key=params["topic"])
+    if status == Status.NONE:
+        return ~Q(Exists(states.exclude(status=Status.NONE)))
+    states = states.filter(status=status)
+    if params.get("basis"):
+        states = states.filter(basis=params["basis"])
+    return Q(Exists(states))
+
+
+def _suppressed_q(params: dict[str, Any], now: dt.datetime) -> Q:
+    from django.db.models import Exists, OuterRef
+
+    from .models import Suppression
+
+    return Q(Exists(Suppression.objects.filter(profile=OuterRef("pk"), lifted_at=None)))
+
+
+def _contactable_q(params: dict[str, Any], now: dt.datetime) -> Q:
+    """Could be mailed under the topic now: the SQL twin of send_permission (which still
+    has the last word at send time)."""
+    from django.db.models import Exists, OuterRef
+
+    from .models import Suppression
+
+    topic = Topic.objects.filter(key=params["topic"]).first()
+    if topic is None:
+        return Q(pk__in=[])
+    q = ~Q(Exists(Suppression.objects.filter(profile=OuterRef("pk"), lifted_at=None)))
+    q &= ~Q(contact_preference__paused_until__gte=now.date())
+    state = ConsentState.objects.filter(profile=OuterRef("pk"), topic=topic)
+    if topic.category == Category.SERVICE:
+        q &= ~Q(contact_preference__no_service_mail=True) & ~Q(
+            Exists(state.filter(status=Status.WITHDRAWN))
+        )
+    elif topic.category == Category.COMMERCIAL:
+        q &= Q(Exists(state.filter(status=Status.CONFIRMED)))
+    return q
+
+
+def register_selection_conditions() -> None:
+    from django.utils.translation import gettext_lazy as _
+
+    from profiles.selections import ConditionKind, Param, register_condition
+
+    group = _("Permission")
+    register_condition(
+        ConditionKind(
+            key="consent",
+            label=_("Permission for a topic"),
+            group=group,
+            params=(
+                Param("topic", _("topic"), "choice", _topic_choices),
+                Param(
+                    "status",
+                    _("status"),
+                    "choice",
+                    lambda: [(k, str(v)) for k, v in Status.choices],
+                ),
+                Param(
+                    "basis",
+                    _("basis"),
+                    "choice",
+                    lambda: [("", "—"), *[(k, str(v)) for k, v in Basis.choices]],
+                    required=False,
+                ),
+            ),
+            compile=_consent_q,
+        )
+    )
+    register_condition(
+        ConditionKind(
+            key="suppressed",
+            label=_("On the do-not-contact list"),
+            group=group,
+            params=(),
+            compile=_suppressed_q,
+        )
+    )
+    register_condition(
+        ConditionKind(
+            key="contactable",
+            label=_("Can be mailed about a topic now"),
+            group=group,
+            params=(Param("topic", _("topic"), "choice", _topic_choices),),
+            compile=_contactable_q,
+        )
+    )

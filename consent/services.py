@@ -489,9 +489,29 @@ def soft_opt_in_grant(
 
 
 def _active_suppressions(profile: Profile):  # type: ignore[no-untyped-def]
+    # A hard bounce belongs to the address; the others to the person, whatever address
+    # they have now.
     return Suppression.objects.filter(lifted_at=None).filter(
-        Q(profile=profile) | Q(email_hash=address_hash(profile.email))
+        Q(email_hash=address_hash(profile.email))
+        | (Q(profile=profile) & ~Q(reason=SuppressionReason.HARD_BOUNCE))
     )
+
+
+def suppressions_follow_addresses(profiles: list[Profile]) -> None:
+    """Keep each suppression's profile link true to who has the address now (registered
+    as an address hook), so SQL selections can ask by profile: an erased or bounced
+    address that comes back is linked to its new profile; a bounce stays behind with the
+    old address when a customer changes theirs. A few queries for any number of profiles
+    (an import calls this per chunk)."""
+    by_hash = {address_hash(p.email): p for p in profiles}
+    for suppression in Suppression.objects.filter(
+        email_hash__in=list(by_hash), profile=None, lifted_at=None
+    ):
+        suppression.profile = by_hash[suppression.email_hash]
+        suppression.save(update_fields=["profile"])
+    Suppression.objects.filter(
+        profile__in=[p.pk for p in profiles if p.pk], reason=SuppressionReason.HARD_BOUNCE
+    ).exclude(email_hash__in=list(by_hash)).update(profile=None)
 
 
 def suppression_active(profile: Profile) -> Suppression | None:

@@ -13,3 +13,4 @@ class EventsConfig(AppConfig):
 
         registry.register_export_section("events", selectors.events_export)
         registry.register_eraser("events", selectors.events_erase)
+        selectors.register_selection_conditions()

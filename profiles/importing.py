@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from core.db import rows_insert
 
+from . import registry
 from .models import ChangeSource, ImportJob, Profile, ProfileChange
 from .services import changes_apply, creation_changes, profile_upsert
 from .validation import WRITABLE_FIELDS, profile_data_clean
@@ -310,6 +311,9 @@ class _Importer:
                 for _, profile, _ in changed:
                     profile.updated_at = self.now
                 Profile.objects.bulk_update([p for _, p, _ in changed], [*fields, "updated_at"])
+            registry.address_changed(
+                [p for _, p, _ in new] + [p for _, p, changes in changed if "email" in changes]
+            )
             rows_insert(
                 ProfileChange,
                 [

@@ -226,3 +226,23 @@ class ImportJob(models.Model):
         if not self.rows_total:
             return 100 if self.status == self.Status.DONE else 0
         return min(100, round(100 * self.rows_done / self.rows_total))
+
+
+class Selection(TimeStampedModel):
+    """A marketer's named set of conditions (a segment): an audience, a campaign's
+    conditions, an export. The definition is a tree of AND/OR groups, see selections.py."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    definition = models.JSONField(_("conditions"), default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("selection")
+        verbose_name_plural = _("selections")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

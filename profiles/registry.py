@@ -20,6 +20,20 @@ export_sections: dict[str, Callable[[Profile], list[dict[str, Any]]]] = {}
 erasers: dict[str, Callable[[Profile, dt.datetime, str], None]] = {}
 
 
+# name → function(profiles) called after these profiles got an address (created, or
+# changed by any path, imports included), in the same transaction.
+address_hooks: dict[str, Callable[[list[Profile]], None]] = {}
+
+
+def register_address_hook(name: str, func: Callable[[list[Profile]], None]) -> None:
+    address_hooks[name] = func
+
+
+def address_changed(profiles: list[Profile]) -> None:
+    for hook in address_hooks.values():
+        hook(profiles)
+
+
 # name → (title, function(profile) giving safe HTML) shown on the customer's admin page.
 admin_panels: dict[str, tuple[Any, Callable[[Profile], str]]] = {}
 

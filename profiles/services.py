@@ -16,6 +16,7 @@ from django_countries.fields import Country
 
 from core.tokens import token_hash
 
+from . import registry
 from .models import ChangeSource, EmailChangeRequest, ImportJob, Profile, ProfileChange
 from .tasks import run_import_job, send_email_change_mail
 from .validation import email_normalise, profile_data_clean
@@ -105,6 +106,7 @@ def profile_create(
         note=note,
         changes=creation_changes(clean),
     )
+    registry.address_changed([profile])
     return profile
 
 
@@ -169,6 +171,8 @@ def profile_update(
     ProfileChange.objects.create(
         profile=profile, changed_at=now, source=source, actor=actor, changes=changes, note=note
     )
+    if "email" in changes:
+        registry.address_changed([profile])
     return changes
 
 
@@ -399,8 +403,6 @@ def profile_erase(
     the change history is scrubbed, and the profile becomes an empty tombstone with a new
     random key, so every old self-service link stops working. Erasing twice is harmless.
     """
-    from . import registry
-
     profile = Profile.objects.select_for_update().get(pk=profile.pk)
     if profile.erased_at:
         return profile

@@ -77,7 +77,11 @@ def test_a_marketer_cannot_delete_a_customer(marketer_client):
 )
 def test_search_by_user_id_email_name_or_postal_code(marketer_client, query, expected):
     ProfileFactory(
-        user_id="U-77", email="sanne@example.com", first_name="Sanne", last_name="Bakker", postal_code="1012 AB"
+        user_id="U-77",
+        email="sanne@example.com",
+        first_name="Sanne",
+        last_name="Bakker",
+        postal_code="1012 AB",
     )
     ProfileFactory(
         user_id="U-78", email="kees@example.com", last_name="Bakker", postal_code="3511 LK"
