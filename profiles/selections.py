@@ -77,7 +77,9 @@ def kinds_describe() -> list[dict[str, Any]]:
 # --- Validation and compilation -----------------------------------------------------------
 
 
-def _params_clean(kind: ConditionKind, raw: Any, path: str) -> dict[str, Any]:
+def _params_clean(
+    kind: ConditionKind, raw: Any, path: str, choices_seen: dict[int, set[str]]
+) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValidationError(_("%(path)s: the parameters must be an object.") % {"path": path})
     clean: dict[str, Any] = {}
@@ -114,7 +116,10 @@ def _params_clean(kind: ConditionKind, raw: Any, path: str) -> dict[str, Any]:
         elif param.type == "bool":
             value = value in (True, "true", "1", 1, "on")
         elif param.type == "choice" and param.choices:
-            allowed = {str(v) for v, _label in param.choices()}
+            key = id(param.choices)  # ask each list of choices once per selection
+            if key not in choices_seen:
+                choices_seen[key] = {str(v) for v, _label in param.choices()}
+            allowed = choices_seen[key]
             if str(value) not in allowed:
                 raise ValidationError(
                     _("%(path)s: “%(value)s” is not a choice for “%(param)s”.")
@@ -127,7 +132,13 @@ def _params_clean(kind: ConditionKind, raw: Any, path: str) -> dict[str, Any]:
     return clean
 
 
-def _node_q(node: Any, now: dt.datetime, *, path: str, depth: int, counter: list[int]) -> Q:
+@dataclass
+class _Compiling:
+    conditions: int = 0
+    choices_seen: dict[int, set[str]] = field(default_factory=dict)
+
+
+def _node_q(node: Any, now: dt.datetime, *, path: str, depth: int, counter: _Compiling) -> Q:
     if not isinstance(node, dict):
         raise ValidationError(_("%(path)s: a group or a condition is expected.") % {"path": path})
     if depth > MAX_DEPTH:
@@ -148,8 +159,8 @@ def _node_q(node: Any, now: dt.datetime, *, path: str, depth: int, counter: list
         if not children:
             q = Q()  # an empty group selects everyone
     else:
-        counter[0] += 1
-        if counter[0] > MAX_CONDITIONS:
+        counter.conditions += 1
+        if counter.conditions > MAX_CONDITIONS:
             raise ValidationError(_("At most %(n)d conditions.") % {"n": MAX_CONDITIONS})
         kind = KINDS.get(node.get("kind", ""))
         if kind is None:
@@ -157,13 +168,17 @@ def _node_q(node: Any, now: dt.datetime, *, path: str, depth: int, counter: list
                 _("%(path)s: unknown kind of condition “%(kind)s”.")
                 % {"path": path, "kind": node.get("kind")}
             )
-        q = kind.compile(_params_clean(kind, node.get("params", {}), path), now)
+        q = kind.compile(
+            _params_clean(kind, node.get("params", {}), path, counter.choices_seen), now
+        )
     return ~q if node.get("negate") and q else q
 
 
 def selection_q(definition: Any, *, now: dt.datetime) -> Q:
     """The Q a definition stands for; refuses a bad definition, naming where it is."""
-    return _node_q(definition or {"op": "and", "children": []}, now, path="1", depth=1, counter=[0])
+    return _node_q(
+        definition or {"op": "and", "children": []}, now, path="1", depth=1, counter=_Compiling()
+    )
 
 
 def selection_profiles(definition: Any, *, now: dt.datetime) -> QuerySet[Profile]:
