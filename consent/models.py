@@ -100,6 +100,7 @@ class Action(models.TextChoices):
     CONFIRMED = "confirmed", _("confirmed (double opt-in)")
     SOFT_OPT_IN = "soft_opt_in", _("soft opt-in granted (existing customer)")
     WITHDRAWN = "withdrawn", _("withdrawn")
+    RESUMED = "resumed", _("turned back on (service mail)")
     EXPIRED = "expired", _("expired (not confirmed in time)")
 
 
@@ -208,7 +209,9 @@ class OptInRequest(models.Model):
 
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="opt_in_requests")
     topics = models.ManyToManyField(Topic, through="OptInRequestTopic", related_name="+")
-    # Set by the task that sends the mail: only the hash of the link's token is stored.
+    # The link's token is derived from this nonce and the SECRET_KEY (core.tokens): the
+    # same for a retried mail task, and only its hash is stored.
+    nonce = models.CharField(max_length=32, blank=True)
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     requested_at = models.DateTimeField()
     expires_at = models.DateTimeField()

@@ -71,6 +71,9 @@ def send_permission(*, profile: Profile, topic: Topic, now: dt.datetime) -> Perm
             return Permission(False, "withdrawn")
         return Permission(True)
     if state and state.status == Status.CONFIRMED:
+        if state.basis == Basis.SOFT_OPT_IN and not topic.soft_opt_in_allowed:
+            # The marketer has since ruled the exception out for this topic.
+            return Permission(False, "soft_opt_in_not_allowed")
         return Permission(True, basis=state.basis)
     if state and state.status == Status.WITHDRAWN:
         return Permission(False, "withdrawn")
@@ -173,6 +176,7 @@ def _contactable_q(params: dict[str, Any], now: dt.datetime) -> Q:
     topic = Topic.objects.filter(key=params["topic"]).first()
     if topic is None:
         return Q(pk__in=[])
+    # Transactional topics are not offered here (they go to everyone with an address).
     q = ~Q(Exists(Suppression.objects.filter(profile=OuterRef("pk"), lifted_at=None)))
     q &= ~Q(contact_preference__paused_until__gte=now.date())
     state = ConsentState.objects.filter(profile=OuterRef("pk"), topic=topic)
@@ -180,8 +184,11 @@ def _contactable_q(params: dict[str, Any], now: dt.datetime) -> Q:
         q &= ~Q(contact_preference__no_service_mail=True) & ~Q(
             Exists(state.filter(status=Status.WITHDRAWN))
         )
-    elif topic.category == Category.COMMERCIAL:
-        q &= Q(Exists(state.filter(status=Status.CONFIRMED)))
+    else:
+        confirmed = state.filter(status=Status.CONFIRMED)
+        if not topic.soft_opt_in_allowed:
+            confirmed = confirmed.exclude(basis=Basis.SOFT_OPT_IN)
+        q &= Q(Exists(confirmed))
     return q
 
 

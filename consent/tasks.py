@@ -4,7 +4,6 @@ from django.utils import timezone, translation
 
 from core.mail import TRANSIENT_MAIL_ERRORS as SMTP_ERRORS
 from core.mail import send_transactional_mail
-from core.tokens import token_new
 from core.urls import absolute_url
 
 
@@ -12,16 +11,16 @@ from core.urls import absolute_url
 def send_opt_in_mail(request_id: int) -> None:
     """The transactional confirmation mail of a double opt-in, in the customer's language.
 
-    The link's token is made here and only its hash stored: no secret travels through the
-    broker. A retry (the mail did not go out) makes a fresh one."""
+    Only the request's id travels through the broker; the link's token is derived from
+    the request's nonce, so a retried or redelivered task sends the very same link."""
     from .links import mail_footer
     from .models import OptInRequest
+    from .services import opt_in_token
 
     request = OptInRequest.objects.select_related("profile").filter(pk=request_id).first()
-    if request is None or request.confirmed_at or request.profile.erased_at:
+    if request is None or request.confirmed_at or request.expired_at or request.profile.erased_at:
         return
-    token, hashed = token_new()
-    OptInRequest.objects.filter(pk=request.pk).update(token_hash=hashed)
+    token = opt_in_token(request)
     profile = request.profile
     with translation.override(request.language):
         topics = [item.topic.name for item in request.items.select_related("topic")]

@@ -10,7 +10,6 @@ import json
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -20,16 +19,17 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from core.http import client_ip, user_agent
+from core.mail import mail_defaults
 from core.ratelimit import RateLimited, rate_limit_hit
 from profiles.models import ChangeSource, Profile
 from profiles.selectors import profile_export
-from profiles.services import email_change_request, profile_erase, profile_update
+from profiles.services import profile_correct, profile_erase
 from profiles.validation import email_normalise
 
 from . import services
 from .forms import FrequencyForm, LinkRequestForm, ProfileDataForm, SubscribeForm
 from .links import LinkError, link_resolve, link_token
-from .models import Action, Category, ConsentState, ContactPreference, Source, Status, Topic
+from .models import Category, ConsentState, ContactPreference, Source, Status, Topic
 from .selectors import privacy_statement
 from .tasks import send_preferences_link
 
@@ -50,14 +50,10 @@ def _language(request: HttpRequest, profile: Profile | None = None) -> str:
 
 def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
     language = translation.get_language()
-    context = {
-        "shop_name": settings.SHOP_NAME,
-        "shop_address": settings.SHOP_ADDRESS,
-        "privacy_url": reverse("consent:privacy") + f"?lang={language}",
-        **context,
-    }
-    response = render(request, template, context, status=status)
+    response = render(request, template, {**mail_defaults(language), **context}, status=status)
     response["Content-Language"] = language
+    # Pages reached with a customer's token show their data: never in a shared cache.
+    response["Cache-Control"] = "private, no-store"
     return response
 
 
@@ -101,6 +97,9 @@ def subscribe(request: HttpRequest) -> HttpResponse:
             )
         except RateLimited:
             return _too_many(request)
+        except services.UndeliverableAddress:
+            # As if it worked: the form must not tell who is known (or bounced) here.
+            return _page(request, "consent/message.html", {"state": "check_mail"})
         except ValidationError as exc:
             for name, errors in exc.message_dict.items():
                 form.add_error(name if name in form.fields else None, errors)
@@ -203,11 +202,14 @@ def _topic_rows(profile: Profile) -> list[dict]:
     for topic in Topic.objects.filter(public=True).exclude(category=Category.TRANSACTIONAL):
         state = states.get(topic.pk)
         status = state.status if state else Status.NONE
-        if topic.category == Category.SERVICE:
-            on = status != Status.WITHDRAWN
-        else:
-            on = status == Status.CONFIRMED
-        rows.append({"topic": topic, "on": on, "pending": status == Status.PENDING, "state": state})
+        rows.append(
+            {
+                "topic": topic,
+                "on": services.topic_is_on(topic, status),
+                "pending": status == Status.PENDING,
+                "state": state,
+            }
+        )
     return rows
 
 
@@ -270,79 +272,44 @@ def _save_data(request: HttpRequest, profile: Profile) -> ProfileDataForm | None
     if not form.is_valid():
         return form
     data = {k: v for k, v in form.cleaned_data.items() if k != "email"}
-    new_email = form.cleaned_data["email"].strip().lower()
     try:
-        with transaction.atomic():
-            changes = profile_update(
-                profile=profile, data=data, source=ChangeSource.CUSTOMER, now=timezone.now()
-            )
-            if new_email != profile.email:
-                email_change_request(profile=profile, new_email=new_email, now=timezone.now())
+        changes, new_address = profile_correct(
+            profile=profile, data=data, new_email=form.cleaned_data["email"], now=timezone.now()
+        )
     except ValidationError as exc:
         for name, errors in exc.message_dict.items():
             form.add_error(name if name in form.fields else None, errors)
         return form
+    translation.activate(profile.language)
     if changes:
-        translation.activate(profile.language)
         messages.success(request, _("Your details have been saved."))
-    if new_email != profile.email:
+    if new_address:
         messages.info(
             request,
             _("We sent a link to %(email)s. Your address changes once you open it.")
-            % {"email": new_email},
+            % {"email": form.cleaned_data["email"].strip().lower()},
         )
-    if not changes and new_email == profile.email:
+    if not changes and not new_address:
         messages.info(request, _("Nothing changed."))
     return None
 
 
 def _save_topics(request: HttpRequest, profile: Profile) -> None:
-    now = timezone.now()
-    wanted = set(request.POST.getlist("topics"))
-    ip, agent = client_ip(request), user_agent(request)
-    to_confirm = []
-    for row in _topic_rows(profile):
-        topic, key = row["topic"], row["topic"].key
-        if row["on"] and key not in wanted:
-            services.consent_withdraw(
-                profile=profile,
-                topic=topic,
-                now=now,
-                source=Source.PREFERENCES,
-                ip=ip,
-                user_agent=agent,
-            )
-        elif not row["on"] and key in wanted:
-            if topic.category == Category.SERVICE:
-                services.ledger_append(
-                    profile=profile,
-                    topic=topic,
-                    action=Action.CONFIRMED,
-                    now=now,
-                    source=Source.PREFERENCES,
-                    ip=ip,
-                    user_agent=agent,
-                    consent_text_id=topic.current_text_id,
-                    note="service mail turned back on",
-                )
-            elif not row["pending"]:
-                to_confirm.append(topic)
-    if to_confirm:
-        try:
-            services.subscription_request(
-                topics=to_confirm,
-                profile=profile,
-                source=Source.PREFERENCES,
-                now=now,
-                ip=ip,
-                user_agent=agent,
-            )
-        except (RateLimited, ValidationError):
-            messages.error(
-                request,
-                _("We could not send a confirmation mail just now. Please try again later."),
-            )
-            return None
+    try:
+        opt_in = services.topics_choose(
+            profile=profile,
+            wanted=request.POST.getlist("topics"),
+            now=timezone.now(),
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+    except (RateLimited, ValidationError):
+        messages.error(
+            request,
+            _("We could not send a confirmation mail just now. Please try again later."),
+        )
+        return None
+    if opt_in is not None and opt_in.pending:
         messages.info(
             request,
             _("We sent you a mail: please confirm your subscription with the link in it."),

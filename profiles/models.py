@@ -153,8 +153,9 @@ class EmailChangeRequest(models.Model):
         Profile, on_delete=models.CASCADE, related_name="email_change_requests"
     )
     new_email = models.EmailField(max_length=254)
-    # Set by the mail task that sends the link: the token itself never passes through the
-    # broker or the database, only its hash.
+    # The links' tokens are derived from this nonce and the SECRET_KEY (core.tokens): the
+    # same for a retried mail task; only their hashes are stored.
+    nonce = models.CharField(max_length=32, blank=True)
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     cancel_token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     requested_at = models.DateTimeField()

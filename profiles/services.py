@@ -1,5 +1,6 @@
 """Writes to the master list. Every change goes through here and into the history."""
 
+import contextlib
 import datetime as dt
 import decimal
 import uuid
@@ -14,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_countries.fields import Country
 
-from core.tokens import token_hash
+from core.tokens import token_from_nonce, token_hash, token_nonce
 
 from . import registry
 from .models import ChangeSource, EmailChangeRequest, ImportJob, Profile, ProfileChange
@@ -42,10 +43,12 @@ def _email_taken(email: str, *, exclude_pk: int | None = None) -> bool:
     return qs.exists()
 
 
+class AddressTaken(ValidationError):
+    """The address belongs to another customer."""
+
+
 def _email_taken_error() -> ValidationError:
-    return ValidationError(
-        {"email": _("This email address already belongs to another customer.")}, code="unique"
-    )
+    return AddressTaken({"email": _("This email address already belongs to another customer.")})
 
 
 def _save(profile: Profile, *, update_fields: list[str] | None = None) -> None:
@@ -254,15 +257,37 @@ def email_change_request(
     profile.email_change_requests.filter(confirmed_at=None, cancelled_at=None).update(
         cancelled_at=now
     )
+    nonce = token_nonce()
     request = EmailChangeRequest.objects.create(
         profile=profile,
         new_email=email,
+        nonce=nonce,
+        token_hash=token_hash(token_from_nonce(nonce, "email-confirm")),
+        cancel_token_hash=token_hash(token_from_nonce(nonce, "email-cancel")),
         requested_at=now,
         expires_at=now + dt.timedelta(hours=settings.EMAIL_CHANGE_TOKEN_TTL_HOURS),
     )
     send_email_change_mail.delay_on_commit(request.pk, "verify")
     send_email_change_mail.delay_on_commit(request.pk, "notice")
     return request
+
+
+@transaction.atomic
+def profile_correct(
+    *, profile: Profile, data: Mapping[str, Any], new_email: str, now: dt.datetime
+) -> tuple[dict[str, list[Any]], bool]:
+    """The customer's own corrections (preference page): returns (what changed, whether a
+    change of address was started). Fields apply at once; a new address only once the
+    new address confirms it. An address that belongs to another customer is answered as
+    if it were free (nothing is mailed to it): the page must not tell who else is a
+    customer. Refuses bad values, naming the field."""
+    changes = profile_update(profile=profile, data=data, source=ChangeSource.CUSTOMER, now=now)
+    new_email = new_email.strip().lower()
+    if not new_email or new_email == profile.email:
+        return changes, False
+    with contextlib.suppress(AddressTaken):
+        email_change_request(profile=profile, new_email=new_email, now=now)
+    return changes, True
 
 
 class EmailChangeError(Exception):

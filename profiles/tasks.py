@@ -2,7 +2,7 @@ from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
 from core.mail import TRANSIENT_MAIL_ERRORS, send_transactional_mail
-from core.tokens import token_new
+from core.tokens import token_from_nonce
 from core.urls import absolute_url
 
 from .models import EmailChangeRequest
@@ -16,14 +16,12 @@ def send_email_change_mail(request_id: int, kind: str) -> None:
     or `notice` to the current address with a cancel link. One mail per task, so a retry
     never repeats a mail that already went out.
 
-    The link's token is made here and only its hash stored: no secret travels through
-    the broker. A retry (the mail did not go out) makes a fresh one."""
-    request = EmailChangeRequest.objects.select_related("profile").get(pk=request_id)
-    if request.confirmed_at or request.cancelled_at:
-        return
-    token, hashed = token_new()
-    field = "token_hash" if kind == "verify" else "cancel_token_hash"
-    EmailChangeRequest.objects.filter(pk=request.pk).update(**{field: hashed})
+    Only the request's id travels through the broker; the link's token is derived from
+    the request's nonce, so a retried or redelivered task sends the very same link."""
+    request = EmailChangeRequest.objects.select_related("profile").filter(pk=request_id).first()
+    if request is None or request.confirmed_at or request.cancelled_at:
+        return  # gone (erased), done or cancelled meanwhile
+    token = token_from_nonce(request.nonce, "email-confirm" if kind == "verify" else "email-cancel")
     profile = request.profile
     context = {"profile": profile, "new_email": request.new_email, "expires_at": request.expires_at}
     if kind == "verify":

@@ -10,6 +10,7 @@ from django.test import Client
 
 from consent.links import link_token
 from consent.models import Action, ConsentEvent, ConsentState, ContactPreference, Source, Status
+from consent.selectors import send_permission
 from consent.services import ledger_append
 from profiles.models import Profile
 
@@ -105,11 +106,16 @@ def test_choosing_a_topic_sends_a_confirmation_and_unticking_withdraws(
     assert (
         ConsentState.objects.get(profile=customer, topic=service_topic).status == Status.WITHDRAWN
     )
-    # Service mail can be turned back on right here.
+    assert not send_permission(profile=customer, topic=service_topic, now=NOW).allowed
+    # Service mail can be turned back on right here: no confirmation needed, it is
+    # simply no longer refused (and the ledger says the customer resumed it).
     client.post(page, {"section": "topics", "topics": ["service"]})
-    assert (
-        ConsentState.objects.get(profile=customer, topic=service_topic).status == Status.CONFIRMED
-    )
+    assert send_permission(profile=customer, topic=service_topic, now=NOW).allowed
+    assert ConsentEvent.objects.filter(
+        profile=customer, topic=service_topic, action=Action.RESUMED
+    ).exists()
+    response = client.get(page)
+    assert re.search(r'value="service"[^>]*checked', response.content.decode())
 
 
 def test_pause_frequency_and_no_service_mail(client, page, customer):

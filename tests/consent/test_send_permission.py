@@ -100,3 +100,19 @@ def test_the_soft_opt_in_is_in_the_ledger_as_such(customer, newsletter):
 
     event = ConsentEvent.objects.get(profile=customer)
     assert (event.action, event.source, event.note) == ("soft_opt_in", "order", "order 1001")
+
+
+def test_a_soft_opt_in_stops_counting_once_the_topic_no_longer_allows_it(customer, newsletter):
+    from profiles.selections import selection_profiles
+
+    def contactable():
+        definition = {"kind": "contactable", "params": {"topic": newsletter.key}}
+        return list(selection_profiles(definition, now=NOW))
+
+    soft_opt_in_grant(profile=customer, now=NOW)
+    assert may(customer, newsletter).allowed
+    assert contactable() == [customer]
+    newsletter.soft_opt_in_allowed = False
+    newsletter.save()
+    assert may(customer, newsletter) == Permission(False, "soft_opt_in_not_allowed")
+    assert contactable() == []

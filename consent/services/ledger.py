@@ -1,0 +1,120 @@
+"""The consent ledger: append-only, and the current state per topic derived from it."""
+
+import datetime as dt
+
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from profiles.models import Profile
+
+from ..models import Action, Basis, ConsentEvent, ConsentState, LedgerPermit, Status, Topic
+
+
+def state_fold(state: ConsentState, event: ConsentEvent) -> None:
+    """Apply one ledger event to a state. The only place the rules of the state live."""
+    action, at = event.action, event.occurred_at
+    if action == Action.REQUESTED:
+        if state.status != Status.CONFIRMED:
+            state.status = Status.PENDING
+        state.requested_at = at
+    elif action == Action.CONFIRMED:
+        state.status, state.basis = Status.CONFIRMED, Basis.DOUBLE_OPT_IN
+        state.confirmed_at, state.withdrawn_at = at, None
+        state.consent_text_id = event.consent_text_id
+    elif action == Action.SOFT_OPT_IN:
+        if state.status in (Status.NONE, Status.PENDING):
+            state.status, state.basis = Status.CONFIRMED, Basis.SOFT_OPT_IN
+            state.confirmed_at = at
+            state.consent_text_id = event.consent_text_id
+    elif action == Action.RESUMED:
+        # Service mail turned back on: no permission is needed or implied, the "no" goes.
+        if state.status == Status.WITHDRAWN:
+            state.status, state.basis, state.withdrawn_at = Status.NONE, "", None
+    elif action == Action.WITHDRAWN:
+        state.status, state.basis, state.withdrawn_at = Status.WITHDRAWN, "", at
+    elif action == Action.EXPIRED and state.status == Status.PENDING:
+        state.status = Status.WITHDRAWN if state.withdrawn_at else Status.NONE
+    state.updated_at = at
+
+
+def state_rebuild(*, profile: Profile, topic: Topic) -> ConsentState:
+    """The state as the ledger alone says it is (unsaved): every event, in time order."""
+    state = ConsentState(profile=profile, topic=topic, status=Status.NONE)
+    events = ConsentEvent.objects.filter(profile=profile, topic=topic).order_by("occurred_at", "id")
+    for event in events:
+        state_fold(state, event)
+    return state
+
+
+def profile_lock(profile: Profile) -> Profile:
+    """Serialise the consent writes of one customer: two at once (two one-click POSTs, a
+    confirmation and a withdrawal) would otherwise both read the old state."""
+    return Profile.objects.select_for_update().get(pk=profile.pk)
+
+
+def state_get(profile: Profile, topic: Topic) -> ConsentState | None:
+    return ConsentState.objects.filter(profile=profile, topic=topic).first()
+
+
+@transaction.atomic
+def ledger_append(
+    *,
+    profile: Profile,
+    topic: Topic,
+    action: str,
+    now: dt.datetime,
+    source: str,
+    ip: str | None = None,
+    user_agent: str = "",
+    consent_text_id: int | None = None,
+    actor: User | None = None,
+    note: str = "",
+) -> ConsentEvent:
+    """Record what happened to a permission and write the state the ledger now says, in
+    the same transaction and under the customer's lock: the state is the whole ledger
+    folded in time order, so it cannot drift from it whatever order writes arrive in."""
+    profile_lock(profile)
+    event = ConsentEvent.objects.create(
+        profile=profile,
+        topic=topic,
+        action=action,
+        occurred_at=now,
+        source=source,
+        email=profile.email,
+        ip=ip or None,
+        user_agent=user_agent[:500],
+        consent_text_id=consent_text_id,
+        actor=actor,
+        note=note[:200],
+    )
+    rebuilt = state_rebuild(profile=profile, topic=topic)
+    ConsentState.objects.update_or_create(
+        profile=profile,
+        topic=topic,
+        defaults={
+            field: getattr(rebuilt, field)
+            for field in (
+                "status",
+                "basis",
+                "requested_at",
+                "confirmed_at",
+                "withdrawn_at",
+                "consent_text_id",
+                "updated_at",
+            )
+        },
+    )
+    return event
+
+
+def ledger_scrub(*, profile: Profile) -> int:
+    """The one path that may touch ledger rows: blank their personal columns (address, IP,
+    user agent, note) for an erased person. The database allows it only while this
+    transaction holds a permit for the profile, and refuses any other change."""
+    with transaction.atomic():
+        permit = LedgerPermit.objects.create(profile_id=profile.pk)
+        scrubbed = ConsentEvent.objects.filter(profile=profile).update(
+            email="", ip=None, user_agent="", note=""
+        )
+        permit.delete()
+    return scrubbed
