@@ -20,6 +20,7 @@ from profiles.validation import email_normalise
 
 from . import services
 from .models import (
+    Category,
     ConsentEvent,
     ConsentState,
     ConsentText,
@@ -64,7 +65,9 @@ class TopicForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if cleaned.get("soft_opt_in_allowed") and cleaned.get("category") != "commercial":
+        # A category that is read-only (the topic is in use) is not in the form.
+        category = cleaned.get("category", self.instance.category)
+        if cleaned.get("soft_opt_in_allowed") and category != Category.COMMERCIAL:
             self.add_error(
                 "soft_opt_in_allowed",
                 _("Only a commercial topic can use the existing-customer exception."),
@@ -106,7 +109,15 @@ class TopicAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Topic | None = None) -> Any:
         # The key is how the API, campaigns and links name a topic: fixed once made.
-        return ("key",) if obj else ()
+        if obj is None:
+            return ()
+        # Once anyone has a record for the topic, its category is what their consent (or
+        # opt-out) meant: turning "commercial" into "service" would silently change it.
+        in_use = (
+            ConsentEvent.objects.filter(topic=obj).exists()
+            or ConsentState.objects.filter(topic=obj).exists()
+        )
+        return ("key", "category") if in_use else ("key",)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the ledger points at topics; hide one instead (public = off)

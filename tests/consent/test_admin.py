@@ -122,3 +122,56 @@ def test_the_customers_admin_page_shows_their_permissions(marketer_client, custo
         reverse("admin:profiles_profile_change", args=[customer.pk])
     ).content.decode()
     assert "newsletter" in html and "bevestigd" in html.lower()
+
+
+def _topic_form(topic: Topic, **changes: str) -> dict[str, str]:
+    form = {
+        "name_nl": topic.name_nl,
+        "name_en": topic.name_en,
+        "description_nl": topic.description_nl,
+        "description_en": topic.description_en,
+        "category": topic.category,
+        "channel": topic.channel,
+        "position": str(topic.position),
+        "text_nl": topic.current_text.text_nl,
+        "text_en": topic.current_text.text_en,
+        "texts-TOTAL_FORMS": "0",
+        "texts-INITIAL_FORMS": "0",
+        "texts-MIN_NUM_FORMS": "0",
+        "texts-MAX_NUM_FORMS": "0",
+    }
+    if topic.soft_opt_in_allowed:
+        form["soft_opt_in_allowed"] = "on"
+    if topic.public:
+        form["public"] = "on"
+    return {**form, **changes}
+
+
+def test_a_topic_people_consented_to_keeps_its_category(marketer_client, customer, newsletter):
+    ledger_append(
+        profile=customer, topic=newsletter, action=Action.CONFIRMED, now=NOW, source=Source.FORM
+    )
+    url = reverse("admin:consent_topic_change", args=[newsletter.pk])
+    page = marketer_client.get(url)
+    assert "category" not in page.context["adminform"].form.fields  # shown, not editable
+    response = marketer_client.post(
+        url, _topic_form(newsletter, category="service", name_en="Newsletter!")
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    newsletter.refresh_from_db()
+    assert (newsletter.category, newsletter.name_en) == ("commercial", "Newsletter!")
+    assert newsletter.soft_opt_in_allowed  # still allowed: the topic is still commercial
+
+
+def test_a_topic_nobody_has_a_record_for_can_still_change_category(marketer_client):
+    topic = Topic.objects.create(
+        key="tips", name_nl="Tips", name_en="Tips", category="commercial", position=5
+    )
+    from consent.services import topic_text_set
+
+    topic_text_set(topic=topic, text_nl="Ja, tips.", text_en="Yes, tips.")
+    url = reverse("admin:consent_topic_change", args=[topic.pk])
+    response = marketer_client.post(url, _topic_form(topic, category="service"))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    topic.refresh_from_db()
+    assert (topic.category, topic.key) == ("service", "tips")
