@@ -72,7 +72,8 @@ class Topic(models.Model):
 
 
 class ConsentText(models.Model):
-    """One version of the words a customer agreed to. Never edited: a change is a new row."""
+    """One version of the words a customer agreed to. Never edited: a change is a new row,
+    and the database refuses UPDATE and DELETE (a trigger)."""
 
     topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="texts")
     version = models.PositiveIntegerField(_("version"))
@@ -329,11 +330,11 @@ class PrivacyStatement(models.Model):
 
 
 class LedgerPermit(models.Model):
-    """Present only inside the transaction of an erasure (profile_id set: that profile's
-    ledger rows may have their personal columns blanked) or of a test database flush
-    (profile_id NULL: rows may be deleted). The ledger triggers look for it."""
+    """Present only inside the transaction of an erasure: that profile's ledger rows may
+    have their personal columns blanked, nothing else. The ledger triggers look for it
+    (consent/migrations/0006); no permit lets a ledger row be deleted."""
 
-    profile_id = models.BigIntegerField(null=True)
+    profile_id = models.BigIntegerField()
 
     class Meta:
         db_table = "consent_ledgerpermit"

@@ -1,6 +1,8 @@
 """Shared fixtures. Tests marked `postgres` or `redis` need the real services and are
 skipped, with a reason saying so, when DATABASE_URL / REDIS_URL do not point at them."""
 
+import contextlib
+
 import pytest
 from django.conf import settings
 
@@ -46,31 +48,75 @@ def marketer_client(client, marketer):
     return client
 
 
-@pytest.fixture(autouse=True)
-def _ledger_flush_permit(request: pytest.FixtureRequest):
-    """Transactional tests end with a flush of every table. On SQLite that is a DELETE per
-    table, in no fixed order, and the consent ledger's trigger refuses it: so just before
-    the flush the ledger is emptied here, under a flush permit.
+# Tables whose rows the database refuses to change or delete (consent/migrations/0006).
+GUARDED_TABLES = ("consent_consentevent", "consent_consenttext")
 
-    Asking for transactional_db here makes sure it is set up first, so this teardown runs
-    before its teardown (the flush)."""
-    marker = request.node.get_closest_marker("django_db")
-    transactional = bool(marker and marker.kwargs.get("transaction")) or any(
-        name in request.fixturenames for name in ("transactional_db", "live_server")
-    )
-    if transactional:
-        request.getfixturevalue("transactional_db")
-    yield
-    if transactional:
-        from django.db import connection, transaction
 
+def _guard_triggers(connection) -> list[tuple[str, str]]:
+    """(drop, create) statements of the triggers on the guarded tables, as they are now."""
+    with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
-            from consent.models import ConsentEvent, LedgerPermit
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (%s, %s)",
+                GUARDED_TABLES,
+            )
+            return [(f'DROP TRIGGER "{name}"', sql) for name, sql in cursor.fetchall()]
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT tgname, tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger"
+                " WHERE NOT tgisinternal AND tgrelid::regclass::text IN (%s, %s)",
+                GUARDED_TABLES,
+            )
+            return [(f'DROP TRIGGER "{name}" ON "{table}"', sql) for name, table, sql in cursor]
+    return []
 
-            with transaction.atomic():
-                LedgerPermit.objects.create(profile_id=None)
-                ConsentEvent.objects.all().delete()
-                LedgerPermit.objects.all().delete()
+
+@contextlib.contextmanager
+def _guards_lifted(aliases: list[str]):
+    """The guard triggers dropped, and made again from their own definitions after."""
+    from django.db import connections
+
+    lifted = {}
+    for alias in aliases:
+        lifted[alias] = _guard_triggers(connections[alias])
+        with connections[alias].cursor() as cursor:
+            for drop, _create in lifted[alias]:
+                cursor.execute(drop)
+    try:
+        yield
+    finally:
+        for alias, triggers in lifted.items():
+            with connections[alias].cursor() as cursor:
+                for _drop, create in triggers:
+                    cursor.execute(create)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _guards_lifted_for_flushes():
+    """Transactional tests end with a flush of every table (on SQLite a DELETE per table)
+    and, with serialized_rollback, start by writing the migrations' rows back (an UPDATE
+    of each one still there): both refused by the guard triggers. Around those two steps,
+    and only there, the triggers are dropped and made again: no permit, no loophole.
+
+    Django has no hook around them, so TransactionTestCase's two methods are wrapped."""
+    from django.test import TransactionTestCase
+
+    setup = TransactionTestCase._fixture_setup.__func__  # a classmethod since Django 5.2
+    teardown = TransactionTestCase._fixture_teardown
+
+    def setup_unguarded(cls: type[TransactionTestCase]) -> None:
+        with _guards_lifted(cls._databases_names(include_mirrors=False)):
+            setup(cls)
+
+    def teardown_unguarded(self: TransactionTestCase) -> None:
+        with _guards_lifted(self._databases_names(include_mirrors=False)):
+            teardown(self)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(TransactionTestCase, "_fixture_setup", classmethod(setup_unguarded))
+    patch.setattr(TransactionTestCase, "_fixture_teardown", teardown_unguarded)
+    yield
+    patch.undo()
 
 
 class _Mailbox:

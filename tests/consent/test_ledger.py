@@ -40,6 +40,49 @@ def test_the_database_refuses_to_change_or_delete_a_ledger_row(event, sql):
     assert (event.action, event.ip) == ("confirmed", "192.0.2.7")
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE consent_consentevent SET ip = NULL WHERE id = %s",
+        "DELETE FROM consent_consentevent WHERE id = %s",
+    ],
+)
+def test_a_permit_without_profile_opens_no_door(event, sql):
+    # 0002 let every row be deleted while such a permit existed (for test flushes).
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO consent_ledgerpermit (profile_id) VALUES (NULL)")
+        cursor.execute(sql, [event.pk])
+    event.refresh_from_db()
+    assert event.ip == "192.0.2.7"
+
+
+def test_not_even_erasure_may_delete_a_ledger_row(event, customer):
+    from consent.models import LedgerPermit
+
+    with pytest.raises(DatabaseError), transaction.atomic():
+        LedgerPermit.objects.create(profile_id=customer.pk)
+        ConsentEvent.objects.filter(pk=event.pk).delete()
+    assert ConsentEvent.objects.filter(pk=event.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE consent_consenttext SET text_nl = 'Iets anders.' WHERE id = %s",
+        "DELETE FROM consent_consenttext WHERE id = %s",
+    ],
+)
+def test_the_consent_text_a_customer_saw_cannot_be_changed_or_deleted(newsletter, sql):
+    from consent.models import ConsentText
+    from consent.services import topic_text_set
+
+    shown = newsletter.current_text
+    topic_text_set(topic=newsletter, text_nl="Nieuwe tekst.", text_en="New text.")
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [shown.pk])  # an earlier version, no longer anyone's current text
+    assert ConsentText.objects.get(pk=shown.pk).text_nl == shown.text_nl
+
+
 def test_the_orm_cannot_edit_the_ledger_either(event):
     event.note = "changed my mind"
     with pytest.raises(DatabaseError), transaction.atomic():
@@ -88,3 +131,18 @@ def test_the_current_state_is_the_ledger_folded_and_written_with_it(customer, ne
         )
     # A re-subscription that was never confirmed leaves the customer withdrawn.
     assert stored.status == Status.WITHDRAWN
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_transactional_test_with_ledger_rows_is_flushed_with_the_guards_back(
+    customer, newsletter
+):
+    """The test flush lifts the triggers around itself only (tests/conftest.py)."""
+    from tests.conftest import _guard_triggers
+
+    ledger_append(
+        profile=customer, topic=newsletter, action=Action.REQUESTED, now=NOW, source=Source.FORM
+    )
+    assert len(_guard_triggers(connection)) >= 2  # ledger and consent texts
+    with pytest.raises(DatabaseError), transaction.atomic():
+        ConsentEvent.objects.all().delete()
