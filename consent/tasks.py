@@ -28,8 +28,9 @@ def send_opt_in_mail(request_id: int) -> None:
         to=profile.email,
         template="opt_in_confirm",
         language=request.language,
+        # No greeting by name: the name on the public form is unverified, and anyone can
+        # type someone else's address with an abusive one.
         context={
-            "profile": profile,
             "topics": topics,
             "confirm_url": absolute_url("consent:confirm", token=token),
             "expires_at": request.expires_at,

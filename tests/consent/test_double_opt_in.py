@@ -46,7 +46,7 @@ def test_a_new_address_gets_a_confirmation_mail_in_its_language(subscribe, newsl
     (message,) = mail.outbox
     assert message.to == ["nieuw@example.com"]
     assert message.subject == "Bevestig uw aanmelding"
-    assert "Sanne" in message.body
+    assert message.body.startswith("Hallo,\n")
     assert confirm_path(message).startswith("/confirm/")
     assert "https://shop.example.nl/privacy/" in message.body
     profile = outcome.profile
@@ -54,6 +54,15 @@ def test_a_new_address_gets_a_confirmation_mail_in_its_language(subscribe, newsl
     requested = ConsentEvent.objects.get(profile=profile, action=Action.REQUESTED)
     assert (requested.source, requested.ip) == ("form", "192.0.2.1")
     assert requested.consent_text == newsletter.current_text
+
+
+def test_the_mail_never_repeats_the_name_typed_on_the_form(subscribe):
+    # Anyone can type someone else's address: the name is unverified, so no greeting by it.
+    subscribe("bea@example.com", first_name="Sukkel", language="nl")
+    (message,) = mail.outbox
+    html = message.alternatives[0][0]
+    assert "Sukkel" not in message.body and "Sukkel" not in html
+    assert message.body.startswith("Hallo,\n") and "<p>Hallo,</p>" in html
 
 
 def test_english_speakers_get_english(subscribe):
