@@ -11,7 +11,7 @@ from ninja.responses import Status
 from core.api_auth import admin_token
 from core.http import client_ip, user_agent
 
-from .models import Source, Topic
+from .models import Category, Source, Topic
 from .services import subscription_request
 
 router = Router(tags=["consent"])
@@ -63,8 +63,14 @@ def subscription_create(request: HttpRequest, payload: SubscriptionIn) -> Status
     return Status(202 if outcome.pending else 200, body)
 
 
-@router.get("/topics", summary="The topics a customer can hear about")
+@router.get("/topics", summary="The topics a customer can choose on the public pages")
 def topic_list(request: HttpRequest) -> list[dict[str, Any]]:
+    # Unauthenticated: only what the subscribe and preference pages show anyway.
+    topics = (
+        Topic.objects.filter(public=True)
+        .exclude(category=Category.TRANSACTIONAL)
+        .select_related("current_text")
+    )
     return [
         {
             "key": t.key,
@@ -72,9 +78,9 @@ def topic_list(request: HttpRequest) -> list[dict[str, Any]]:
             "description": {"nl": t.description_nl, "en": t.description_en},
             "category": t.category,
             "channel": t.channel,
-            "double_opt_in": t.category == "commercial",
+            "double_opt_in": t.category == Category.COMMERCIAL,
             "soft_opt_in_allowed": t.soft_opt_in_allowed,
             "consent_text_version": t.current_text.version if t.current_text else None,
         }
-        for t in Topic.objects.select_related("current_text")
+        for t in topics
     ]

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from core.http import client_ip, user_agent
 from core.mail import mail_defaults
-from core.ratelimit import RateLimited, rate_limit_hit
+from core.ratelimit import RateLimited, ip_bucket, rate_limit_hit
 from profiles.models import ChangeSource, Profile
 from profiles.selectors import profile_export
 from profiles.services import profile_correct, profile_erase
@@ -63,7 +63,7 @@ def _public_topics():  # type: ignore[no-untyped-def]
 
 def _over_ip_limit(request: HttpRequest, what: str) -> bool:
     limit, window = settings.RATE_LIMIT_FORM_PER_IP
-    return rate_limit_hit(f"{what}:ip:{client_ip(request)}", limit=limit, window=window)
+    return rate_limit_hit(f"{what}:ip:{ip_bucket(client_ip(request))}", limit=limit, window=window)
 
 
 def _too_many(request: HttpRequest) -> HttpResponse:

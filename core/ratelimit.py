@@ -2,19 +2,38 @@
 
 Written by hand rather than with django-ratelimit: the same limits are applied inside
 services called from forms, the API and the preference pages, keyed by a normalised
-address as well as by IP, not only around a view. Keys are hashed, so no address ends
-up in the cache in clear.
+address as well as by IP, not only around a view. Keys are keyed hashes (HMAC with the
+SECRET_KEY), so no address or IP ends up in the cache in clear, nor as a plain hash
+anyone could recompute from a list of addresses or the 2^32 IPv4 addresses.
 """
 
-import hashlib
+import ipaddress
 import time
 
 from django.core.cache import cache
+from django.utils.crypto import salted_hmac
+
+# An IPv6 subscriber gets a whole /64 and picks addresses in it at will.
+IPV6_PREFIX = 64
+
+
+def ip_bucket(ip: str | None) -> str:
+    """The part of an IP address that names one client: an IPv4 address, or the /64
+    network of an IPv6 address (an IPv4-mapped one counts as IPv4)."""
+    try:
+        address = ipaddress.ip_address((ip or "").strip())
+    except ValueError:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
+    return str(address)
 
 
 def rate_limit_hit(key: str, *, limit: int, window: int) -> bool:
     """Count one attempt for `key`; True when this attempt is over `limit` per `window` s."""
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    digest = salted_hmac("klantbeeld.ratelimit", key, algorithm="sha256").hexdigest()[:32]
     bucket = f"rl:{digest}:{int(time.time() // window)}"
     if cache.add(bucket, 1, timeout=window + 1):
         return limit < 1

@@ -217,6 +217,18 @@ def test_the_topics_are_listed(api):
     assert topics["newsletter"]["name"]["nl"]
 
 
+def test_only_the_topics_customers_can_choose_are_listed(api):
+    from consent.models import Topic
+
+    Topic.objects.create(
+        key="vip-pilot", name_nl="Pilot", name_en="Pilot", category="commercial", public=False
+    )
+    Topic.objects.filter(key="transactional").update(public=True)  # even if made public
+    keys = {t["key"] for t in api("get", "/topics", key=None).json()}
+    assert "newsletter" in keys and "service" in keys
+    assert "vip-pilot" not in keys and "transactional" not in keys
+
+
 def test_an_openapi_document_is_served(client):
     schema = client.get("/api/v1/openapi.json").json()
     assert {"/api/v1/profiles/{user_id}", "/api/v1/subscriptions", "/api/v1/topics"} <= set(
