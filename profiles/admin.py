@@ -645,3 +645,6 @@ def _selection_csv(selection: Selection) -> HttpResponseBase:
     slug = "".join(c if c.isalnum() else "-" for c in selection.name.lower())[:50]
     response["Content-Disposition"] = f'attachment; filename="selection-{slug}.csv"'
     return response
+
+
+from . import admin_webhooks  # noqa: E402, F401 - registers the webhook admin

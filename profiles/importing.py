@@ -28,6 +28,7 @@ from . import registry
 from .models import ChangeSource, ImportJob, Profile, ProfileChange
 from .services import changes_apply, creation_changes, profile_upsert
 from .validation import WRITABLE_FIELDS, profile_data_clean
+from .webhooks import profile_changes_emit
 
 # Column names a Dutch or English spreadsheet is likely to use, mapped to our fields.
 HEADER_ALIASES = {
@@ -329,6 +330,15 @@ class _Importer:
                     for created, batch in ((True, new), (False, changed))
                     for _, profile, changes in batch
                 ],
+            )
+            profile_changes_emit(
+                [
+                    (profile, created, changes)
+                    for created, batch in ((True, new), (False, changed))
+                    for _, profile, changes in batch
+                ],
+                source=ChangeSource.IMPORT,
+                now=self.now,
             )
 
     def _write_one_by_one(self, rows: list[_Row]) -> None:

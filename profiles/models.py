@@ -247,3 +247,116 @@ class Selection(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class WebhookEvent(models.TextChoices):
+    """What the shop's systems can hear about (see profiles/webhooks.py)."""
+
+    PROFILE_CREATED = "profile.created", _("Customer created")
+    PROFILE_UPDATED = "profile.updated", _("Customer data changed")
+    PROFILE_ERASED = "profile.erased", _("Customer erased")
+    CONSENT_CHANGED = "consent.changed", _("Permission changed")
+    PING = "ping", _("Test request")
+
+
+def _webhook_secret() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(32)
+
+
+class WebhookEndpoint(TimeStampedModel):
+    """A URL of the shop's own systems that hears about changes made in Klantbeeld."""
+
+    name = models.CharField(_("name"), max_length=100)
+    url = models.URLField(
+        _("URL"), max_length=500, help_text=_("Receives a JSON POST for every change.")
+    )
+    secret = models.CharField(
+        _("signing secret"),
+        max_length=100,
+        default=_webhook_secret,
+        help_text=_(
+            "Every request carries an HMAC-SHA256 signature made with this secret in the "
+            "Klantbeeld-Signature header; the receiver checks it."
+        ),
+    )
+    events = models.JSONField(
+        _("events"), default=list, help_text=_("The kinds of change this URL hears about.")
+    )
+    include_api_changes = models.BooleanField(
+        _("also changes the shop's API made"),
+        default=False,
+        help_text=_(
+            "Off: changes that came in through the API (the shop's own systems) are not "
+            "echoed back."
+        ),
+    )
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("webhook")
+        verbose_name_plural = _("webhooks")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """One change on its way to one endpoint: an outbox row written in the same transaction
+    as the change, so nothing is lost when the receiver (or a worker) is down; retried
+    with backoff until it is delivered or too old."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting")
+        DELIVERED = "delivered", _("delivered")
+        FAILED = "failed", _("given up")
+        CANCELLED = "cancelled", _("cancelled (customer erased)")
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint,
+        verbose_name=_("webhook"),
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+    )
+    event_id = models.UUIDField(_("event id"), default=uuid.uuid4, editable=False)
+    event = models.CharField(_("event"), max_length=30, choices=WebhookEvent.choices)
+    profile = models.ForeignKey(
+        Profile,
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # the (profile, status) index covers it
+    )
+    payload = models.JSONField(_("payload"), default=dict)
+    created_at = models.DateTimeField(_("created"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(_("response"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-id"]
+        indexes = [
+            # The sweep: what is due, oldest first.
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                name="webhook_due",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(fields=["profile", "status"], name="webhook_profile"),
+            models.Index(fields=["endpoint", "-id"], name="webhook_endpoint_log"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.endpoint_id} #{self.pk}"

@@ -18,9 +18,17 @@ from django_countries.fields import Country
 from core.tokens import token_from_nonce, token_hash, token_nonce
 
 from . import registry
-from .models import ChangeSource, EmailChangeRequest, ImportJob, Profile, ProfileChange
+from .models import (
+    ChangeSource,
+    EmailChangeRequest,
+    ImportJob,
+    Profile,
+    ProfileChange,
+    WebhookEvent,
+)
 from .tasks import run_import_job, send_email_change_mail
 from .validation import email_normalise, profile_data_clean
+from .webhooks import profile_changes_emit, webhooks_emit, webhooks_erase
 
 
 def history_value(value: Any) -> Any:
@@ -110,6 +118,7 @@ def profile_create(
         changes=creation_changes(clean),
     )
     registry.address_changed([profile])
+    profile_changes_emit([(profile, True, creation_changes(clean))], source=source, now=now)
     return profile
 
 
@@ -176,6 +185,7 @@ def profile_update(
     )
     if "email" in changes:
         registry.address_changed([profile])
+    profile_changes_emit([(profile, False, changes)], source=source, now=now)
     return changes
 
 
@@ -431,10 +441,11 @@ def profile_erase(
     profile = Profile.objects.select_for_update().get(pk=profile.pk)
     if profile.erased_at:
         return profile
-    email = profile.email
+    email, user_id = profile.email, profile.user_id
     for eraser in registry.erasers.values():
         eraser(profile, now, email)
     history_erase(profile=profile)
+    webhooks_erase(profile=profile)
     profile.email_change_requests.all().delete()
     marker = uuid.uuid4().hex
     for field, value in ERASED_FIELDS.items():
@@ -454,6 +465,14 @@ def profile_erase(
         changes={},
         erased=True,
         note="personal data erased",
+    )
+    # The shop's systems hear which of their customers to erase, by their own key.
+    webhooks_emit(
+        WebhookEvent.PROFILE_ERASED,
+        profile=profile,
+        data={"user_id": user_id},
+        source=source,
+        now=now,
     )
     return profile
 
@@ -476,4 +495,5 @@ def profile_rekey(*, profile: Profile, user_id: str, source: str, now: dt.dateti
     profile.user_id = user_id
     profile.save(update_fields=["user_id", "updated_at"])
     ProfileChange.objects.create(profile=profile, changed_at=now, source=source, changes=changes)
+    profile_changes_emit([(profile, False, changes)], source=source, now=now)
     return profile

@@ -203,7 +203,15 @@ CELERY_BEAT_SCHEDULE: dict = {
     "tidy-import-jobs": {"task": "profiles.tasks.tidy_import_jobs", "schedule": 24 * 3600},
     # Lapsed customers, the at-risk flag and RFM scores.
     "lifecycle-nightly": {"task": "events.tasks.lifecycle_nightly", "schedule": 24 * 3600},
+    # Outgoing webhooks: retries of what the receiver did not take yet.
+    "deliver-webhooks": {"task": "profiles.tasks.deliver_webhooks", "schedule": 60},
+    "tidy-webhook-log": {"task": "profiles.tasks.tidy_webhook_log", "schedule": 24 * 3600},
 }
+
+# --- Outgoing webhooks (profiles/webhooks.py) -----------------------------------------
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_GIVE_UP_HOURS = env.int("WEBHOOK_GIVE_UP_HOURS", default=72)
+WEBHOOK_LOG_DAYS = env.int("WEBHOOK_LOG_DAYS", default=30)
 
 # --- Cache (rate limits, dashboard figures) --------------------------------------------
 if REDIS_URL:

@@ -5,7 +5,8 @@ import datetime as dt
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from profiles.models import Profile
+from profiles.models import Profile, WebhookEvent
+from profiles.webhooks import webhooks_emit
 
 from ..models import Action, Basis, ConsentEvent, ConsentState, LedgerPermit, Status, Topic
 
@@ -103,6 +104,19 @@ def ledger_append(
                 "updated_at",
             )
         },
+    )
+    webhooks_emit(
+        WebhookEvent.CONSENT_CHANGED,
+        profile=profile,
+        data={
+            "user_id": profile.user_id,
+            "topic": topic.key,
+            "action": action,
+            "status": rebuilt.status,
+            "basis": rebuilt.basis,
+        },
+        source=source,
+        now=now,
     )
     return event
 
