@@ -17,4 +17,5 @@ class ConsentConfig(AppConfig):
         registry.register_eraser("consent", services.consent_erase)
         registry.register_address_hook("suppressions", services.suppressions_follow_addresses)
         registry.register_demo_loader("consents", demo.load_demo_consents)
+        registry.register_timeline_source("consent", selectors.consent_timeline)
         selectors.register_selection_conditions()

@@ -240,3 +240,27 @@ def register_selection_conditions() -> None:
             compile=_contactable_q,
         )
     )
+
+
+def consent_timeline(profile: Profile, limit: int) -> list[Any]:
+    """The customer's ledger rows for the admin's activity timeline."""
+    from django.urls import reverse
+    from django.utils.translation import gettext
+
+    from profiles.registry import TimelineItem
+
+    rows = (
+        ConsentEvent.objects.filter(profile=profile)
+        .select_related("topic")
+        .order_by("-occurred_at", "-id")[:limit]
+    )
+    return [
+        TimelineItem(
+            at=row.occurred_at,
+            kind=gettext("permission"),
+            title=f"{row.topic.name}: {row.get_action_display()}",
+            detail=row.get_source_display(),
+            url=reverse("admin:consent_consentevent_change", args=[row.pk]),
+        )
+        for row in rows
+    ]

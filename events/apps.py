@@ -14,3 +14,5 @@ class EventsConfig(AppConfig):
         registry.register_export_section("events", selectors.events_export)
         registry.register_eraser("events", selectors.events_erase)
         selectors.register_selection_conditions()
+        registry.register_timeline_source("events", selectors.events_timeline)
+        registry.register_admin_panel("activity", _("Behaviour"), selectors.activity_panel)

@@ -48,6 +48,7 @@ def staff_user(request: HttpRequest) -> User:
 
 
 HISTORY_SHOWN = 50
+TIMELINE_SHOWN = 50
 VALUE_FIGURES = ("order_count", "total_spent", "first_order_at", "last_order_at", "last_seen_at")
 
 
@@ -169,7 +170,14 @@ class ProfileAdmin(admin.ModelAdmin):
     search_help_text = _(
         "Search by user id, (the start of) an email address or a name, or a postal code."
     )
-    readonly_fields = (*VALUE_FIGURES, "created_at", "updated_at", "panels", "history")
+    readonly_fields = (
+        *VALUE_FIGURES,
+        "created_at",
+        "updated_at",
+        "panels",
+        "activity_timeline",
+        "history",
+    )
     ordering = ("-created_at",)
     list_per_page = 50
     show_full_result_count = False
@@ -186,6 +194,7 @@ class ProfileAdmin(admin.ModelAdmin):
         (_("Custom attributes"), {"fields": ("custom_attributes",)}),
         (None, {"fields": ("created_at", "updated_at")}),
         (_("Permissions and other records"), {"fields": ("panels",)}),
+        (_("Activity"), {"fields": ("activity_timeline",)}),
         (_("Change history"), {"fields": ("history",)}),
     )
 
@@ -198,6 +207,39 @@ class ProfileAdmin(admin.ModelAdmin):
             "",
             "<h3>{}</h3>{}",
             ((title, func(profile)) for title, func in registry.admin_panels.values()),
+        )
+
+    @admin.display(description=_("timeline"))
+    def activity_timeline(self, profile: Profile) -> str:
+        """Events, permissions, mails … as they land, newest first."""
+        if not profile.pk:
+            return "—"
+        items = registry.timeline(profile, TIMELINE_SHOWN)
+        if not items:
+            return gettext("Nothing yet.")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    date_format(timezone.localtime(item.at), "SHORT_DATETIME_FORMAT"),
+                    item.kind,
+                    format_html('<a href="{}">{}</a>', item.url, item.title)
+                    if item.url
+                    else item.title,
+                    item.detail,
+                )
+                for item in items
+            ),
+        )
+        return format_html(
+            '<table class="timeline"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
+            "</tr></thead><tbody>{}</tbody></table>",
+            gettext("when"),
+            gettext("what"),
+            gettext("record"),
+            gettext("details"),
+            rows,
         )
 
     @admin.display(description=_("latest changes"))

@@ -7,6 +7,7 @@ this layer. Each registry is a plain ordered dict of name → function.
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .models import Profile
@@ -61,3 +62,29 @@ def register_export_section(name: str, func: Callable[[Profile], list[dict[str, 
 
 def register_eraser(name: str, func: Callable[[Profile, dt.datetime, str], None]) -> None:
     erasers[name] = func
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    """One line of a customer's activity timeline in the admin."""
+
+    at: dt.datetime
+    kind: str  # what sort of record: a label such as "event", "consent", "mail"
+    title: str
+    detail: str = ""
+    url: str = ""  # the record in the admin, when there is a page for it
+
+
+# name → function(profile, limit) giving the app's newest `limit` items for the customer.
+timeline_sources: dict[str, Callable[[Profile, int], list[TimelineItem]]] = {}
+
+
+def register_timeline_source(name: str, func: Callable[[Profile, int], list[TimelineItem]]) -> None:
+    timeline_sources[name] = func
+
+
+def timeline(profile: Profile, limit: int = 50) -> list[TimelineItem]:
+    """Every app's records of the customer, newest first: each source gives at most
+    `limit` (served by an index on (profile, time)), and the newest `limit` of all are kept."""
+    items = [item for source in timeline_sources.values() for item in source(profile, limit)]
+    return sorted(items, key=lambda item: item.at, reverse=True)[:limit]
