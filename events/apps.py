@@ -9,10 +9,11 @@ class EventsConfig(AppConfig):
     def ready(self) -> None:
         from profiles import registry
 
-        from . import selectors
+        from . import demo, selectors
 
         registry.register_export_section("events", selectors.events_export)
         registry.register_eraser("events", selectors.events_erase)
         selectors.register_selection_conditions()
         registry.register_timeline_source("events", selectors.events_timeline)
+        registry.register_demo_loader("events", demo.load_demo_events)
         registry.register_admin_panel("activity", _("Behaviour"), selectors.activity_panel)

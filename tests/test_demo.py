@@ -4,6 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from consent.models import ConsentState, Suppression
+from events.models import Activity, Event
 from profiles.models import Profile
 
 pytestmark = pytest.mark.django_db
@@ -23,10 +24,25 @@ def test_demo_data_is_varied_and_loaded_only_once():
     assert {"confirmed", "pending", "withdrawn"} <= statuses
     assert ConsentState.objects.filter(basis="soft_opt_in").exists()
     assert Suppression.objects.filter(reason="hard_bounce").exists()
-    counts = (Profile.objects.count(), ConsentState.objects.count(), Suppression.objects.count())
+    # Behaviour over the past year, rolled up onto the customers.
+    names = set(Event.objects.values_list("name", flat=True))
+    assert {"Product Viewed", "Product Added", "Order Completed", "Home"} <= names
+    stages = set(profiles.values_list("lifecycle_stage", flat=True))
+    assert {"prospect", "customer"} <= stages
+    buyers = profiles.filter(order_count__gt=0)
+    assert buyers.count() > 20
+    assert all(p.total_spent > 0 and p.last_order_at for p in buyers)
+    assert Activity.objects.exclude(basket=[]).exists()
+    assert Activity.objects.exclude(interests__viewed={}).exists()
+
+    def counts():
+        return (
+            Profile.objects.count(),
+            ConsentState.objects.count(),
+            Suppression.objects.count(),
+            Event.objects.count(),
+        )
+
+    before = counts()
     call_command("load_demo", count=120)
-    assert (
-        Profile.objects.count(),
-        ConsentState.objects.count(),
-        Suppression.objects.count(),
-    ) == counts
+    assert counts() == before
