@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
+
+    def ready(self) -> None:
+        from core.periodic import register_periodic
+
+        from .scheduler import campaigns_tick
+
+        register_periodic("campaigns", campaigns_tick)

@@ -7,6 +7,7 @@ class ConsentConfig(AppConfig):
     verbose_name = _("Consent")
 
     def ready(self) -> None:
+        from core.periodic import register_periodic
         from profiles import registry
 
         from . import demo, selectors, services
@@ -19,3 +20,4 @@ class ConsentConfig(AppConfig):
         registry.register_demo_loader("consents", demo.load_demo_consents)
         registry.register_timeline_source("consent", selectors.consent_timeline)
         selectors.register_selection_conditions()
+        register_periodic("expire-opt-ins", lambda now: services.opt_ins_expire(now=now))

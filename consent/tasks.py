@@ -1,6 +1,6 @@
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
-from django.utils import timezone, translation
+from django.utils import translation
 
 from core.mail import TRANSIENT_MAIL_ERRORS as SMTP_ERRORS
 from core.mail import send_transactional_mail
@@ -55,11 +55,3 @@ def send_preferences_link(profile_id: int) -> None:
         language=profile.language,
         context={"profile": profile, **mail_footer(profile, None)},
     )
-
-
-@shared_task(base=DjangoTask)
-def expire_opt_ins() -> int:
-    """Periodic: write "expired" for double opt-ins whose link ran out unconfirmed."""
-    from .services import opt_ins_expire
-
-    return opt_ins_expire(now=timezone.now())

@@ -7,13 +7,15 @@ class EventsConfig(AppConfig):
     verbose_name = _("Events")
 
     def ready(self) -> None:
+        from core.periodic import register_periodic
         from profiles import registry
 
-        from . import demo, selectors
+        from . import demo, rollups, selectors
 
         registry.register_export_section("events", selectors.events_export)
         registry.register_eraser("events", selectors.events_erase)
         selectors.register_selection_conditions()
         registry.register_timeline_source("events", selectors.events_timeline)
         registry.register_demo_loader("events", demo.load_demo_events)
+        register_periodic("lifecycle-nightly", lambda now: rollups.lifecycle_nightly(now=now))
         registry.register_admin_panel("activity", _("Behaviour"), selectors.activity_panel)

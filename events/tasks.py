@@ -9,11 +9,3 @@ def rollups_refresh(profile_ids: list[int]) -> int:
     from .rollups import rollups_refresh_for
 
     return rollups_refresh_for(profile_ids=profile_ids, now=timezone.now())
-
-
-@shared_task(base=DjangoTask)
-def lifecycle_nightly() -> dict[str, int]:
-    """Nightly: lapsed customers, the at-risk flag, RFM scores."""
-    from .rollups import lifecycle_nightly as run
-
-    return run(now=timezone.now())

@@ -43,28 +43,8 @@ def run_import_job(job_id: int) -> None:
 
 
 @shared_task(base=DjangoTask)
-def tidy_import_jobs() -> dict[str, int]:
-    """Daily: uploaded files and import reports do not outlive their use (GDPR)."""
-    from django.utils import timezone
-
-    from .importing import import_jobs_tidy
-
-    return import_jobs_tidy(now=timezone.now())
-
-
-@shared_task(base=DjangoTask)
 def deliver_webhooks() -> dict[str, int]:
     """After every change and every minute: post the webhook deliveries that are due."""
     from .webhooks import webhooks_deliver_due
 
     return webhooks_deliver_due()
-
-
-@shared_task(base=DjangoTask)
-def tidy_webhook_log() -> int:
-    """Daily: finished webhook deliveries leave the log after WEBHOOK_LOG_DAYS."""
-    from django.utils import timezone
-
-    from .webhooks import webhook_log_tidy
-
-    return webhook_log_tidy(now=timezone.now())

@@ -196,16 +196,23 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {
-    # Write "expired" into the consent ledger for double opt-ins never confirmed.
-    "expire-opt-ins": {"task": "consent.tasks.expire_opt_ins", "schedule": 3600},
-    # Uploaded import files and import reports do not outlive their use.
-    "tidy-import-jobs": {"task": "profiles.tasks.tidy_import_jobs", "schedule": 24 * 3600},
-    # Lapsed customers, the at-risk flag and RFM scores.
-    "lifecycle-nightly": {"task": "events.tasks.lifecycle_nightly", "schedule": 24 * 3600},
+# Every entry runs one job of core.periodic (which `manage.py tick` runs all at once).
+PERIODIC_JOBS = {
+    # The campaign scheduler: triggers → sends → mail (campaigns/scheduler.py).
+    "campaigns": 60,
     # Outgoing webhooks: retries of what the receiver did not take yet.
-    "deliver-webhooks": {"task": "profiles.tasks.deliver_webhooks", "schedule": 60},
-    "tidy-webhook-log": {"task": "profiles.tasks.tidy_webhook_log", "schedule": 24 * 3600},
+    "webhooks": 60,
+    # Write "expired" into the consent ledger for double opt-ins never confirmed.
+    "expire-opt-ins": 3600,
+    # Uploaded import files, import reports and the webhook log do not outlive their use.
+    "tidy-import-jobs": 24 * 3600,
+    "tidy-webhook-log": 24 * 3600,
+    # Lapsed customers, the at-risk flag and RFM scores.
+    "lifecycle-nightly": 24 * 3600,
+}
+CELERY_BEAT_SCHEDULE: dict = {
+    name: {"task": "core.tasks.run_periodic", "schedule": seconds, "args": [name]}
+    for name, seconds in PERIODIC_JOBS.items()
 }
 
 # --- Outgoing webhooks (profiles/webhooks.py) -----------------------------------------
@@ -248,6 +255,9 @@ LOGGING = {
 # sender's identity and address in commercial mail).
 SHOP_NAME = env.str("SHOP_NAME", default="Klantbeeld demo shop")
 SHOP_ADDRESS = env.str("SHOP_ADDRESS", default="Voorbeeldstraat 1, 1234 AB Amsterdam")
+# The shop's own site, for the links in campaign mail ("to the shop", "to my basket").
+SHOP_URL = env.str("SHOP_URL", default="https://shop.example.nl")
+SHOP_BASKET_URL = env.str("SHOP_BASKET_URL", default=SHOP_URL.rstrip("/") + "/winkelmand")
 # Proxies in front of the web server that append to X-Forwarded-For (0: none; trust only
 # REMOTE_ADDR). Used for the per-IP rate limits and the IP recorded with a consent.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)

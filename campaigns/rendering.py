@@ -1,0 +1,152 @@
+"""Marketers' mail templates: Jinja2 in a sandbox, with a whitelisted context.
+
+A template sees plain values only — the customer's name and language, the basket, the
+proposition, the shop and the customer's links — never a model, the settings or the ORM.
+The HTML part's CSS is inlined for mail clients.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import css_inline
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.html import escape
+from jinja2 import ChainableUndefined, TemplateError, select_autoescape
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from consent.links import list_unsubscribe_headers, mail_footer
+from events.models import Activity
+from profiles.models import Profile
+
+from .models import Campaign, Template
+
+# A missing value renders as nothing (ChainableUndefined: also `a.b.c` of a missing `a`),
+# so a marketer's typo shows in the preview instead of stopping the campaign.
+_html_env = ImmutableSandboxedEnvironment(
+    autoescape=select_autoescape(default=True), undefined=ChainableUndefined
+)
+_text_env = ImmutableSandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
+_inliner = css_inline.CSSInliner(keep_style_tags=True)
+
+
+class RenderError(ValueError):
+    """A template that cannot be rendered; the message names the part and the problem."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    headers: dict[str, str]
+
+
+def template_for(campaign: Campaign, language: str) -> Template | None:
+    templates = {t.language: t for t in campaign.templates.all()}
+    return templates.get(language) or templates.get("nl") or templates.get("en")
+
+
+def customer_context(profile: Profile) -> dict[str, Any]:
+    """What a template may know of the customer."""
+    activity = Activity.objects.filter(profile=profile).first()
+    basket = [
+        {
+            "name": str(item.get("name") or item.get("product_id") or ""),
+            "price": item.get("price"),
+            "quantity": item.get("quantity") or 1,
+            "image_url": str(item.get("image_url") or ""),
+            "url": str(item.get("url") or ""),
+            "category": str(item.get("category") or ""),
+        }
+        for item in (activity.basket if activity else [])
+    ]
+    return {
+        "customer": {
+            "first_name": profile.first_name,
+            "last_name": profile.last_name,
+            "email": profile.email,
+            "language": profile.language,
+            "order_count": profile.order_count,
+            "birth_date": profile.birth_date.isoformat() if profile.birth_date else "",
+        },
+        "basket": basket,
+    }
+
+
+def render(
+    template: Template,
+    profile: Profile,
+    campaign: Campaign,
+    extra: dict[str, Any] | None = None,
+) -> Rendered:
+    """Subject, preheader, HTML (CSS inlined) and text for one customer, with the footer
+    links and, for commercial and service mail, the RFC 8058 headers."""
+    topic = campaign.topic
+    footer = mail_footer(profile, topic)
+    shop = {**footer, "shop_url": settings.SHOP_URL, "basket_url": settings.SHOP_BASKET_URL}
+    context = {**customer_context(profile), **(extra or {}), "shop": shop, "links": footer}
+    parts = {}
+    for part, env in (
+        ("subject", _text_env),
+        ("preheader", _text_env),
+        ("html", _html_env),
+        ("text", _text_env),
+    ):
+        source = getattr(template, part)
+        try:
+            parts[part] = env.from_string(source).render(context)
+        except TemplateError as exc:
+            raise RenderError(f"{part}: {exc}") from exc
+    # Every mail ends with who sends it and the customer's links, whatever the template.
+    with translation.override(profile.language or "nl"):
+        footer_html = render_to_string("mail/_footer.html", footer)
+        footer_text = render_to_string("mail/_footer.txt", footer)
+    html = _with_footer(parts["html"], footer_html, parts["preheader"].strip())
+    html = _inliner.inline(html)
+    text = parts["text"].rstrip() + "\n\n-- \n" + footer_text.strip() + "\n"
+    headers = list_unsubscribe_headers(profile, topic) if topic.category != "transactional" else {}
+    return Rendered(
+        subject=" ".join(parts["subject"].split()),
+        preheader=parts["preheader"].strip(),
+        html=html,
+        text=text,
+        headers=headers,
+    )
+
+
+def _with_footer(html: str, footer: str, preheader: str) -> str:
+    hidden = (
+        f'<div style="display:none;max-height:0;overflow:hidden;">{escape(preheader)}</div>'
+        if preheader
+        else ""
+    )
+    lower = html.lower()
+    body_open = lower.find("<body")
+    if body_open >= 0:
+        start = lower.find(">", body_open) + 1
+        html = html[:start] + hidden + html[start:]
+    else:
+        html = hidden + html
+    body_close = html.lower().rfind("</body>")
+    if body_close >= 0:
+        return html[:body_close] + footer + html[body_close:]
+    return html + footer
+
+
+def template_check(template: Template) -> list[str]:
+    """Syntax errors of a template's parts, for the admin's form."""
+    errors = []
+    for part, env in (
+        ("subject", _text_env),
+        ("preheader", _text_env),
+        ("html", _html_env),
+        ("text", _text_env),
+    ):
+        try:
+            env.parse(getattr(template, part) or "")
+        except TemplateError as exc:
+            errors.append(f"{part}: {exc}")
+    return errors
