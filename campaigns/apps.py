@@ -8,7 +8,13 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         from core.periodic import register_periodic
+        from profiles import registry
 
+        from . import selectors
         from .scheduler import campaigns_tick
 
         register_periodic("campaigns", campaigns_tick)
+        registry.register_export_section("deliveries", selectors.deliveries_export)
+        registry.register_eraser("deliveries", selectors.deliveries_erase)
+        registry.register_timeline_source("deliveries", selectors.deliveries_timeline)
+        selectors.register_selection_conditions()

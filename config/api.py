@@ -88,11 +88,13 @@ def _rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
 
 
 def _register() -> None:
+    from campaigns.api import router as campaigns_router
     from consent.api import router as consent_router
     from profiles.api import router as profiles_router
 
     api.add_router("/", profiles_router)
     api.add_router("/", consent_router)
+    api.add_router("/", campaigns_router)
 
 
 _register()
