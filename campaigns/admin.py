@@ -26,6 +26,7 @@ from .models import (
     Proposition,
     PropositionRule,
     Send,
+    SunsetPolicy,
     Template,
 )
 from .propositions import propositions_for
@@ -251,6 +252,18 @@ class FrequencyPolicyAdmin(admin.ModelAdmin):
     ) -> None:
         obj.updated_by = staff_user(request)
         super().save_model(request, obj, form, change)
+
+
+@admin.register(SunsetPolicy)
+class SunsetPolicyAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "active", "updated_at")
+    fields = ("active", "mails", "days", "grace_days")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not SunsetPolicy.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class PropositionRuleInline(admin.TabularInline):

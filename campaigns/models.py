@@ -26,6 +26,7 @@ class TriggerKind(models.TextChoices):
     MILESTONE = "milestone", _("a milestone: the n-th order")
     INACTIVITY = "inactivity", _("no order for a number of days")
     SCHEDULED = "scheduled", _("once, at a set time, to a selection (newsletter)")
+    SUNSET = "sunset", _("no reaction to the last commercial mails (sunset rule)")
 
 
 class Reentry(models.TextChoices):
@@ -141,6 +142,7 @@ class Reason(models.TextChoices):
     """Why a send was skipped or deferred: what a marketer reads."""
 
     NO_CONSENT = "no_consent", _("no permission")
+    SUNSET = "sunset", _("commercial mail stopped: no reaction (sunset rule)")
     SUPPRESSED = "suppressed", _("on the do-not-contact list")
     PAUSED = "paused", _("customer paused mail")
     NO_SERVICE_MAIL = "no_service_mail", _("customer turned service mail off")
@@ -319,3 +321,28 @@ class PropositionRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id or self.category} → {self.proposition}"
+
+
+class SunsetPolicy(models.Model):
+    """List hygiene (one row, off by default): a customer who opened or clicked none of
+    their last `mails` commercial mails over `days` days gets one "do you still want our
+    mail?" message (the `sunset` campaign); without a reaction within `grace_days`,
+    commercial mail stops — recorded, and reversible by the customer."""
+
+    active = models.BooleanField(_("active"), default=False)
+    mails = models.PositiveSmallIntegerField(_("commercial mails without a reaction"), default=10)
+    days = models.PositiveSmallIntegerField(_("over days"), default=180)
+    grace_days = models.PositiveSmallIntegerField(_("days to answer"), default=14)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("sunset rule")
+        verbose_name_plural = _("sunset rule")
+
+    def __str__(self) -> str:
+        state = _("on") if self.active else _("off")
+        return f"{state}: {self.mails} / {self.days} d, {self.grace_days} d"
+
+    @classmethod
+    def current(cls) -> "SunsetPolicy":
+        return cls.objects.order_by("pk").first() or cls()

@@ -9,7 +9,7 @@ import datetime as dt
 from typing import Any
 
 from .sending import sends_recover, sends_send_due
-from .triggers import sends_schedule
+from .triggers import sends_schedule, sunset_expire
 
 
 def campaigns_tick(now: dt.datetime) -> dict[str, Any]:
@@ -17,4 +17,5 @@ def campaigns_tick(now: dt.datetime) -> dict[str, Any]:
         "recovered": sends_recover(now=now),
         "scheduled": sends_schedule(now=now),
         "sent": sends_send_due(now=now),
+        "sunset": sunset_expire(now=now),
     }

@@ -64,6 +64,7 @@ PERMISSION_REASONS = {
     "withdrawn": Reason.WITHDRAWN,
     "no_consent": Reason.NO_CONSENT,
     "soft_opt_in_not_allowed": Reason.NO_CONSENT,
+    "sunset": Reason.SUNSET,
 }
 CUSTOMER_CAPS = {
     Frequency.WEEKLY: (1, dt.timedelta(days=7)),

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import (
     CharField,
+    Count,
     DateTimeField,
     Exists,
     ExpressionWrapper,
@@ -25,6 +26,7 @@ from django.db.models import (
     IntegerField,
     Max,
     OuterRef,
+    Q,
     QuerySet,
     Value,
 )
@@ -35,7 +37,16 @@ from events.models import Activity, Event
 from profiles.models import Profile
 from profiles.selections import selection_profiles
 
-from .models import Campaign, CampaignStatus, Reentry, Send, SendStatus, TriggerKind
+from .models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    Reentry,
+    Send,
+    SendStatus,
+    SunsetPolicy,
+    TriggerKind,
+)
 
 ORDER_COMPLETED = "Order Completed"
 COLUMNS = (
@@ -290,6 +301,73 @@ def _scheduled_sends(campaign: Campaign, now: dt.datetime) -> int:
     )
 
 
+def _sunset_sends(campaign: Campaign, now: dt.datetime) -> int:
+    """Customers who reacted to none of their last commercial mails: no open or click in
+    the policy's window, with at least `mails` commercial mails in it, not yet stopped and
+    not asked (or answered) within the window."""
+    from consent.models import ContactPreference
+
+    policy = SunsetPolicy.current()
+    if not policy.active:
+        return 0
+    since = now - dt.timedelta(days=policy.days)
+    window = Delivery.objects.filter(category="commercial", sent_at__gte=since)
+    quiet = (
+        window.values("profile_id")
+        .annotate(n=Count("id"), opened=Max("opened_at"), clicked=Max("clicked_at"))
+        .filter(n__gte=policy.mails, opened=None, clicked=None)
+        .values("profile_id")
+    )
+    settled = ContactPreference.objects.filter(
+        Q(sunset_at__isnull=False) | Q(sunset_lifted_at__gte=since)
+    ).values("profile_id")
+    asked = Send.objects.filter(campaign=campaign, due_at__gte=since).values("profile_id")
+    people = (
+        Profile.objects.filter(pk__in=quiet, erased_at=None)
+        .exclude(pk__in=settled)
+        .exclude(pk__in=asked)
+    )
+    return _insert(
+        campaign,
+        people,
+        profile=F("pk"),
+        occurrence=Value(f"sunset:{now.date().isoformat()}"),
+        trigger=Value(now, output_field=DateTimeField()),
+        now=now,
+    )
+
+
+def sunset_expire(*, now: dt.datetime) -> int:
+    """After the grace period: customers who were asked and did not react (no open or
+    click since, not on the preference page) stop getting commercial mail."""
+    from consent.models import ContactPreference
+    from consent.services import sunset_apply
+
+    policy = SunsetPolicy.current()
+    if not policy.active:
+        return 0
+    deadline = now - dt.timedelta(days=policy.grace_days)
+    asked = Send.objects.filter(
+        campaign__trigger=TriggerKind.SUNSET,
+        status=SendStatus.SENT,
+        finished_at__lte=deadline,
+        finished_at__gte=deadline - dt.timedelta(days=policy.days),
+    )
+    reacted = Delivery.objects.filter(profile=OuterRef("profile_id")).filter(
+        Q(opened_at__gte=OuterRef("finished_at")) | Q(clicked_at__gte=OuterRef("finished_at"))
+    )
+    answered = ContactPreference.objects.filter(
+        profile=OuterRef("profile_id"), sunset_lifted_at__gte=OuterRef("finished_at")
+    )
+    stopped = ContactPreference.objects.filter(
+        profile=OuterRef("profile_id"), sunset_at__isnull=False
+    )
+    silent = asked.filter(~Exists(reacted), ~Exists(answered), ~Exists(stopped))
+    return sunset_apply(
+        profile_ids=list(silent.values_list("profile_id", flat=True).distinct()), now=now
+    )
+
+
 FINDERS = {
     TriggerKind.EVENT: _event_sends,
     TriggerKind.FIRST_EVENT: _event_sends,
@@ -299,6 +377,7 @@ FINDERS = {
     TriggerKind.MILESTONE: _milestone_sends,
     TriggerKind.YEARLY: _yearly_sends,
     TriggerKind.SCHEDULED: _scheduled_sends,
+    TriggerKind.SUNSET: _sunset_sends,
 }
 
 

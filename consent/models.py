@@ -304,6 +304,14 @@ class ContactPreference(models.Model):
         _("how often"), max_length=8, choices=Frequency.choices, blank=True
     )
     no_service_mail = models.BooleanField(_("no service mail"), default=False)
+    # List hygiene (the campaign app's sunset rule): commercial mail stopped because the
+    # customer no longer reacted; the customer turns it back on from the preference page.
+    sunset_at = models.DateTimeField(
+        _("commercial mail stopped (no response)"), null=True, blank=True
+    )
+    sunset_lifted_at = models.DateTimeField(
+        _("asked to keep receiving mail"), null=True, blank=True
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -70,6 +70,8 @@ def send_permission(*, profile: Profile, topic: Topic, now: dt.datetime) -> Perm
         if state and state.status == Status.WITHDRAWN:
             return Permission(False, "withdrawn")
         return Permission(True)
+    if preference and preference.sunset_at:
+        return Permission(False, "sunset")
     if state and state.status == Status.CONFIRMED:
         if state.basis == Basis.SOFT_OPT_IN and not topic.soft_opt_in_allowed:
             # The marketer has since ruled the exception out for this topic.
@@ -185,6 +187,7 @@ def _contactable_q(params: dict[str, Any], now: dt.datetime) -> Q:
             Exists(state.filter(status=Status.WITHDRAWN))
         )
     else:
+        q &= Q(contact_preference__sunset_at__isnull=True)
         confirmed = state.filter(status=Status.CONFIRMED)
         if not topic.soft_opt_in_allowed:
             confirmed = confirmed.exclude(basis=Basis.SOFT_OPT_IN)

@@ -248,6 +248,9 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             _save_topics(request, profile)
         elif section == "everything":
             _save_everything(request, profile)
+        elif section == "sunset":
+            services.sunset_lift(profile=profile, now=timezone.now())
+            messages.success(request, _("Thank you: you will keep receiving our mail."))
         else:
             return HttpResponse(status=400)
         if not any(form.errors for form in (data_form, frequency_form)):
@@ -263,6 +266,8 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             "frequency_form": frequency_form,
             "topic_rows": _topic_rows(profile),
             "suppressed": services.suppression_active(profile) is not None,
+            "sunset": bool(preference and preference.sunset_at),
+            "ask_keep": request.GET.get("keep") == "1",
         },
     )
 

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from profiles.models import Profile
+from profiles.models import ChangeSource, Profile, ProfileChange
 
 from ..models import (
     Action,
@@ -216,6 +216,50 @@ def preferences_update(
         },
     )
     return preference
+
+
+def sunset_apply(*, profile_ids: list[int], now: dt.datetime) -> int:
+    """Stop commercial mail to customers who no longer react (the sunset rule), recorded in
+    their change history; reversible by the customer (`sunset_lift`). Returns how many."""
+    applied = []
+    for profile_id in profile_ids:
+        preference, _created = ContactPreference.objects.get_or_create(profile_id=profile_id)
+        if preference.sunset_at:
+            continue
+        preference.sunset_at = now
+        preference.save(update_fields=["sunset_at", "updated_at"])
+        applied.append(profile_id)
+    ProfileChange.objects.bulk_create(
+        ProfileChange(
+            profile_id=profile_id,
+            changed_at=now,
+            source=ChangeSource.SYSTEM,
+            changes={"commercial_mail": ["on", "stopped: no response"]},
+            note="sunset rule",
+        )
+        for profile_id in applied
+    )
+    return len(applied)
+
+
+@transaction.atomic
+def sunset_lift(*, profile: Profile, now: dt.datetime) -> bool:
+    """The customer wants our mail after all: commercial mail resumes (where they gave
+    permission). Returns whether anything changed (an answer to the question counts too)."""
+    preference, _created = ContactPreference.objects.get_or_create(profile=profile)
+    was_stopped = preference.sunset_at is not None
+    preference.sunset_at = None
+    preference.sunset_lifted_at = now
+    preference.save(update_fields=["sunset_at", "sunset_lifted_at", "updated_at"])
+    if was_stopped:
+        ProfileChange.objects.create(
+            profile=profile,
+            changed_at=now,
+            source=ChangeSource.CUSTOMER,
+            changes={"commercial_mail": ["stopped: no response", "on"]},
+            note="sunset lifted by the customer",
+        )
+    return was_stopped
 
 
 @transaction.atomic
