@@ -35,12 +35,18 @@ def test_demo_data_is_varied_and_loaded_only_once():
     assert Activity.objects.exclude(basket=[]).exists()
     assert Activity.objects.exclude(interests__viewed={}).exists()
 
+    from campaigns.models import Delivery, Send
+
+    assert Delivery.objects.exclude(opened_at=None).exists()
+    assert Send.objects.filter(status="skipped").exclude(reason="").exists()
+
     def counts():
         return (
             Profile.objects.count(),
             ConsentState.objects.count(),
             Suppression.objects.count(),
             Event.objects.count(),
+            Send.objects.count(),
         )
 
     before = counts()
