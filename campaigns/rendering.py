@@ -5,6 +5,7 @@ proposition, the shop and the customer's links — never a model, the settings o
 The HTML part's CSS is inlined for mail clients.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,15 @@ _html_env = ImmutableSandboxedEnvironment(
 )
 _text_env = ImmutableSandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
 _inliner = css_inline.CSSInliner(keep_style_tags=True)
+
+
+# name → function(send, language) giving more values for the templates of that send (the
+# apps above campaigns plug in here: the surveys app adds the survey links).
+template_contexts: dict[str, Callable[[Any, str], dict[str, Any]]] = {}
+
+
+def register_template_context(name: str, func: Callable[[Any, str], dict[str, Any]]) -> None:
+    template_contexts[name] = func
 
 
 class RenderError(ValueError):

@@ -49,7 +49,7 @@ from .models import (
     TriggerKind,
 )
 from .propositions import ORDER_COMPLETED, propositions_for
-from .rendering import RenderError, render, template_for
+from .rendering import RenderError, render, template_contexts, template_for
 from .triggers import _offset
 
 logger = logging.getLogger(__name__)
@@ -237,6 +237,8 @@ def _extra_context(send: Send, template: Template) -> dict[str, Any] | None:
         event = Event.objects.filter(pk=send.occurrence.removeprefix("event:")).first()
         if event is not None:
             extra["event"] = event.properties
+    for provide in template_contexts.values():
+        extra.update(provide(send, template.language))
     sources = " ".join((template.subject, template.html, template.text))
     if "proposition" in sources:
         order = event.properties if event is not None and event.name == ORDER_COMPLETED else None

@@ -91,10 +91,12 @@ def _register() -> None:
     from campaigns.api import router as campaigns_router
     from consent.api import router as consent_router
     from profiles.api import router as profiles_router
+    from surveys.api import router as surveys_router
 
     api.add_router("/", profiles_router)
     api.add_router("/", consent_router)
     api.add_router("/", campaigns_router)
+    api.add_router("/", surveys_router)
 
 
 _register()

@@ -10,5 +10,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("p/", include("profiles.urls")),
     path("", include("consent.urls")),
+    path("", include("surveys.urls")),
     path("healthz", healthz, name="healthz"),
 ]

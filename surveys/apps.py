@@ -5,3 +5,16 @@ from django.utils.translation import gettext_lazy as _
 class SurveysConfig(AppConfig):
     name = "surveys"
     verbose_name = _("Surveys")
+
+    def ready(self) -> None:
+        from campaigns.rendering import register_template_context
+        from profiles import registry
+
+        from . import selectors, services
+
+        register_template_context("survey", services.survey_context)
+        registry.register_export_section("survey_answers", selectors.answers_export)
+        registry.register_eraser("survey_answers", selectors.answers_erase)
+        registry.register_profile_field("nps", selectors.latest_nps)
+        registry.register_timeline_source("survey_answers", selectors.answers_timeline)
+        selectors.register_selection_conditions()

@@ -1,0 +1,92 @@
+"""The public answer pages, reached by a token link from the invitation mail.
+
+A GET (a mail scanner follows every link) shows the question with the score from the
+link chosen and records nothing; the customer confirms with a POST, may add why, and
+lands on a thank-you page. One answer per invitation.
+"""
+
+import random
+
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.views.decorators.http import require_http_methods
+
+from core.mail import mail_defaults
+
+from .models import Answer, Invitation, SurveyKind
+from .services import NPS_SCALE, AlreadyAnswered, answer_submit, invitation_lookup
+
+
+def _invitation(request: HttpRequest, token: str) -> Invitation:
+    invitation = invitation_lookup(token)
+    if invitation is None or invitation.profile.erased_at:
+        raise Http404
+    language = invitation.profile.language if invitation.profile.language in ("nl", "en") else "nl"
+    translation.activate(language)
+    request.LANGUAGE_CODE = language
+    return invitation
+
+
+def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    language = translation.get_language()
+    response = render(request, template, {**mail_defaults(language), **context}, status=status)
+    response["Content-Language"] = language
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def answer(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = _invitation(request, token)
+    survey = invitation.survey
+    if Answer.objects.filter(invitation=invitation).exists():
+        return HttpResponseRedirect(reverse("surveys:thanks", kwargs={"token": token}))
+    errors: dict[str, list[str]] = {}
+    values = request.POST if request.method == "POST" else request.GET
+    if request.method == "POST":
+        try:
+            answer_submit(
+                survey=survey,
+                profile=invitation.profile,
+                data=request.POST,
+                now=timezone.now(),
+                invitation=invitation,
+            )
+        except AlreadyAnswered:
+            pass
+        except ValidationError as exc:
+            errors = exc.message_dict
+        else:
+            return HttpResponseRedirect(reverse("surveys:thanks", kwargs={"token": token}))
+    options = [{"key": o["key"], "label": survey.option_label(o["key"])} for o in survey.options]
+    if survey.kind == SurveyKind.ATTRIBUTION:
+        # Shown in random order, so the first option does not win by position; "other" last.
+        random.shuffle(options)  # noqa: S311 - not for security
+        options.sort(key=lambda o: o["key"] == "other")
+    chosen = str(values.get("score", ""))
+    return _page(
+        request,
+        "surveys/answer.html",
+        {
+            "survey": survey,
+            "kind": survey.kind,
+            "scale": [str(n) for n in NPS_SCALE],
+            "chosen": chosen,
+            "options": options,
+            "ranks": [str(n) for n in range(1, len(options) + 1)],
+            "values": values,
+            "errors": errors,
+        },
+        status=400 if errors else 200,
+    )
+
+
+def thanks(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = _invitation(request, token)
+    if not Answer.objects.filter(invitation=invitation).exists():
+        return HttpResponseRedirect(reverse("surveys:answer", kwargs={"token": token}))
+    return _page(request, "surveys/thanks.html", {"survey": invitation.survey})
