@@ -9,4 +9,6 @@ wrong (a correctness check), never because it was slow.
 # Name on the command line -> module that runs it.
 BENCHMARKS: dict[str, str] = {
     "import": "bench.import_profiles",
+    "ingest": "bench.ingest",
+    "selections": "bench.selections",
 }
