@@ -7,10 +7,12 @@ class SurveysConfig(AppConfig):
     verbose_name = _("Surveys")
 
     def ready(self) -> None:
+        from django.contrib import admin
+
         from campaigns.rendering import register_template_context
         from profiles import registry
 
-        from . import selectors, services
+        from . import demo, selectors, services
 
         register_template_context("survey", services.survey_context)
         registry.register_export_section("survey_answers", selectors.answers_export)
@@ -18,3 +20,6 @@ class SurveysConfig(AppConfig):
         registry.register_profile_field("nps", selectors.latest_nps)
         registry.register_timeline_source("survey_answers", selectors.answers_timeline)
         selectors.register_selection_conditions()
+        registry.register_demo_loader("survey_answers", demo.load_demo_answers)
+        # The admin's front page opens with the dashboard (surveys/dashboard.py).
+        admin.site.index_template = "admin/dashboard_index.html"

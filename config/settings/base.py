@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_countries",
     "anymail",
     "core",
@@ -214,6 +215,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     name: {"task": "core.tasks.run_periodic", "schedule": seconds, "args": [name]}
     for name, seconds in PERIODIC_JOBS.items()
 }
+
+# The admin's front-page dashboard is cached this long (surveys/dashboard.py).
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=600)
 
 # --- Outgoing webhooks (profiles/webhooks.py) -----------------------------------------
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
