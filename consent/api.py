@@ -1,10 +1,12 @@
 """Management API for consent: start a double opt-in, list the topics."""
 
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 from ninja import Router, Schema
 from ninja.responses import Status
 
@@ -15,6 +17,8 @@ from .models import Category, Source, Topic
 from .services import subscription_request
 
 router = Router(tags=["consent"])
+# What a Topic.key (a SlugField of 50) can hold.
+_TOPIC_KEY = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 
 
 class SubscriptionIn(Schema):
@@ -36,10 +40,16 @@ def subscription_create(request: HttpRequest, payload: SubscriptionIn) -> Status
     keys = payload.topics or ([payload.topic] if payload.topic else [])
     if not keys:
         raise ValidationError({"topic": "A topic is required."})
+    field = "topics" if payload.topics else "topic"
+    if not all(_TOPIC_KEY.fullmatch(key) for key in keys):
+        # Refused before any query: a NUL or a page of text is no topic key.
+        raise ValidationError(
+            {field: gettext("A topic key consists of letters, digits, - and _ (at most 50).")}
+        )
     topics = list(Topic.objects.filter(key__in=keys))
     unknown = sorted(set(keys) - {t.key for t in topics})
     if unknown:
-        raise ValidationError({"topic": f"Unknown topic: {', '.join(unknown)}."})
+        raise ValidationError({field: f"Unknown topic: {', '.join(unknown)}."})
     if not payload.user_id and not payload.email:
         raise ValidationError({"user_id": "A user_id or an email is required."})
     # The shop's server is not throttled by IP; the per-address limit still applies.

@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Router
@@ -12,11 +13,16 @@ from core.api_auth import admin_token
 from .models import ChangeSource, Profile
 from .selectors import profile_as_dict, profile_export
 from .services import profile_erase
+from .validation import user_id_clean
 
 router = Router(auth=admin_token, tags=["profiles"])
 
 
 def _profile(user_id: str) -> Profile:
+    try:
+        user_id_clean(user_id)
+    except ValidationError:
+        raise Http404 from None  # no customer has such a key (and a NUL would upset the DB)
     return get_object_or_404(Profile, user_id=user_id, erased_at=None)
 
 

@@ -28,6 +28,7 @@ from .models import (
 )
 from .tasks import run_import_job, send_email_change_mail
 from .validation import email_normalise, profile_data_clean
+from .validation import user_id_clean as _user_id_clean
 from .webhooks import profile_changes_emit, webhooks_emit, webhooks_erase
 
 
@@ -72,15 +73,6 @@ def _save(profile: Profile, *, update_fields: list[str] | None = None) -> None:
                 {"user_id": _("A customer with this user id already exists.")}, code="unique"
             ) from exc
         raise
-
-
-def _user_id_clean(user_id: object) -> str:
-    text = str(user_id or "").strip()
-    if not text:
-        raise ValidationError({"user_id": _("A user id is required.")}, code="required")
-    if len(text) > 255:
-        raise ValidationError({"user_id": _("At most 255 characters.")}, code="max_length")
-    return text
 
 
 @transaction.atomic
@@ -174,7 +166,11 @@ def profile_update(
         country_default=str(profile.country),
         postal_code_current=profile.postal_code,
     )
-    if "email" in clean and _email_taken(clean["email"], exclude_pk=profile.pk):
+    if (
+        "email" in clean
+        and clean["email"] != profile.email
+        and _email_taken(clean["email"], exclude_pk=profile.pk)
+    ):
         raise _email_taken_error()
     changes = changes_apply(profile, clean)
     if not changes:

@@ -247,6 +247,22 @@ def _has_control(value: object) -> bool:
     return False
 
 
+def user_id_clean(value: object) -> str:
+    """The shop's own key for a customer: text of at most 255 characters without control
+    characters (a NUL in a query makes PostgreSQL fail). Raises a ValidationError
+    naming `user_id`."""
+    text = str(value or "").strip()
+    if not text:
+        raise ValidationError({"user_id": _("A user id is required.")}, code="required")
+    if len(text) > 255:
+        raise ValidationError({"user_id": _("At most 255 characters.")}, code="max_length")
+    if _has_control(text):
+        raise ValidationError(
+            {"user_id": _("Contains invisible control characters.")}, code="control"
+        )
+    return text
+
+
 def _text(value: object, *, name: str) -> str:
     text = " ".join(str(value or "").split())
     limit = MAX_LENGTHS[name]

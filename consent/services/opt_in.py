@@ -14,7 +14,7 @@ from core.ratelimit import RateLimited, rate_limit_hit
 from core.tokens import token_from_nonce, token_hash, token_nonce
 from profiles.models import ChangeSource, Profile
 from profiles.services import OWN_KEY_PREFIX, profile_create, profile_update
-from profiles.validation import email_normalise, language_normalise
+from profiles.validation import email_normalise, language_normalise, user_id_clean
 
 from ..models import (
     Action,
@@ -137,6 +137,8 @@ def subscription_request(
     a withdrawal needs one too).
     """
     topics = _commercial(topics)
+    if user_id:
+        user_id = user_id_clean(user_id)
     if email is not None:
         try:
             email = email_normalise(email)

@@ -178,6 +178,11 @@ def test_a_known_customer_can_be_subscribed_by_user_id_alone(
         ({"user_id": "1", "topic": "newsletter"}, "email"),
         ({"topic": "newsletter"}, "user_id"),
         ({"user_id": ["not", "a", "string"], "topic": "newsletter"}, "user_id"),
+        ({"user_id": "10\x0001", "email": "x@example.com", "topic": "newsletter"}, "user_id"),
+        ({"user_id": "10\x1b01", "email": "x@example.com", "topic": "newsletter"}, "user_id"),
+        ({"user_id": "1", "email": "x@example.com", "topic": "news\x00letter"}, "topic"),
+        ({"user_id": "1", "email": "x@example.com", "topic": "x" * 300}, "topic"),
+        ({"user_id": "1", "email": "x@example.com", "topics": ["newsletter", "a b"]}, "topics"),
         ("{not json", "body"),
     ],
 )
@@ -188,6 +193,22 @@ def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(api, newsletter,
     assert payload["error"] == "invalid"
     assert field in [e["field"] for e in payload["errors"]], payload
     assert not Profile.objects.exists() and not mail.outbox
+
+
+def test_a_user_id_with_control_characters_is_named_in_dutch(api, newsletter):
+    body = {"user_id": "10\x0001", "email": "x@example.com", "topic": "newsletter"}
+    errors = api("post", "/subscriptions", body).json()["errors"]
+    assert errors == [{"field": "user_id", "message": "Bevat onzichtbare stuurtekens."}]
+
+
+@pytest.mark.parametrize("user_id", ["a%00b", "a%1Bb", "a%7Fb"])
+def test_a_profile_path_with_control_characters_is_not_found_never_a_500(api, user_id):
+    for method, path in [
+        ("get", f"/profiles/{user_id}"),
+        ("get", f"/profiles/{user_id}/export"),
+        ("delete", f"/profiles/{user_id}"),
+    ]:
+        assert api(method, path).status_code == 404, (method, path)
 
 
 def test_the_api_is_limited_per_address_not_per_ip(

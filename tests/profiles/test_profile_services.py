@@ -124,6 +124,17 @@ def test_a_user_id_is_unique_and_required():
     assert refused_fields(excinfo) == {"user_id"}
 
 
+@pytest.mark.parametrize("user_id", ["10\x0001", "10\x0701", "\x1b[31m1001"])
+def test_a_user_id_with_control_characters_is_refused_by_name(user_id):
+    with pytest.raises(ValidationError) as excinfo:
+        create(user_id, email="ctrl@example.com")
+    assert refused_fields(excinfo) == {"user_id"}
+    with pytest.raises(ValidationError) as excinfo:
+        profile_upsert(user_id=user_id, data={"email": "ctrl@example.com"}, source="api")
+    assert refused_fields(excinfo) == {"user_id"}
+    assert not Profile.objects.exists()
+
+
 def test_an_update_records_what_changed_from_what_to_what_and_by_whom():
     marketer = UserFactory()
     profile = create("1001", first_name="Jan", city="Utrecht")
