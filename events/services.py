@@ -188,6 +188,22 @@ def _dumps(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def _lock_customers(user_ids: set[str]) -> None:
+    """Two batches about the same customer take turns (PostgreSQL: a transaction-level
+    advisory lock per user id, taken in one fixed order, so they cannot deadlock): the
+    second sees the customer the first created instead of failing to create it again.
+    SQLite runs one writer at a time anyway."""
+    if connection.vendor != "postgresql" or not user_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM ("
+            " SELECT DISTINCT hashtextextended(u, 0) AS k FROM unnest(%s::text[]) AS u"
+            " ORDER BY k) AS keys",
+            [sorted(user_ids)],
+        )
+
+
 @transaction.atomic
 def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> int:
     """Store a checked batch: identify and alias calls update customers, every message is
@@ -199,6 +215,7 @@ def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> i
     """
     now = received_at
     user_ids = {m.user_id for m in messages if m.user_id}
+    _lock_customers(user_ids)
     profiles = {p.user_id: p for p in Profile.objects.filter(user_id__in=user_ids, erased_at=None)}
     anonymous_ids = {m.anonymous_id for m in messages if m.anonymous_id and not m.user_id}
     aliases = dict(

@@ -14,6 +14,7 @@ from profiles.models import ChangeSource, Profile, ProfileChange
 from ..models import (
     Action,
     Category,
+    ConsentState,
     ConsentText,
     ContactPreference,
     Frequency,
@@ -177,11 +178,23 @@ def soft_opt_in_grant(
     """The existing-customer exception after an order where an opt-out was offered: grant
     it for the topics that allow it, unless the customer ever said no (a withdrawal, an
     unsubscribe from everything, a complaint). Returns the topics granted."""
-    if profile.erased_at or suppression_active(profile):
+    if profile.erased_at:
+        return []
+    topics = list(Topic.objects.filter(category=Category.COMMERCIAL, soft_opt_in_allowed=True))
+    decided = set(
+        ConsentState.objects.filter(profile=profile, topic__in=topics)
+        .exclude(status__in=[Status.NONE, Status.PENDING])
+        .values_list("topic_id", flat=True)
+    )
+    if all(topic.pk in decided for topic in topics):
+        return []  # a repeat order: nothing left to grant, no lock needed
+    if suppression_active(profile):
         return []
     profile_lock(profile)
     granted = []
-    for topic in Topic.objects.filter(category=Category.COMMERCIAL, soft_opt_in_allowed=True):
+    for topic in topics:
+        if topic.pk in decided:
+            continue
         state = state_get(profile, topic)
         if state is None or state.status in (Status.NONE, Status.PENDING):
             ledger_append(

@@ -49,8 +49,12 @@ def state_rebuild(*, profile: Profile, topic: Topic) -> ConsentState:
 
 def profile_lock(profile: Profile) -> Profile:
     """Serialise the consent writes of one customer: two at once (two one-click POSTs, a
-    confirmation and a withdrawal) would otherwise both read the old state."""
-    return Profile.objects.select_for_update().get(pk=profile.pk)
+    confirmation and a withdrawal) would otherwise both read the old state.
+
+    FOR NO KEY UPDATE: it must not block (or deadlock with) a transaction that inserts
+    rows pointing at the customer — an event batch takes FOR KEY SHARE for its foreign
+    keys, which a plain FOR UPDATE would conflict with."""
+    return Profile.objects.select_for_update(no_key=True).get(pk=profile.pk)
 
 
 def state_get(profile: Profile, topic: Topic) -> ConsentState | None:
