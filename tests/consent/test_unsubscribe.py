@@ -63,6 +63,22 @@ def test_a_one_click_post_multipart_works_too(subscribed, newsletter):
     assert status(subscribed, newsletter) == Status.WITHDRAWN
 
 
+def test_the_one_click_url_works_without_its_trailing_slash_too(subscribed, newsletter):
+    # A mail client or a link rewriter that drops the slash must not get a 301: the
+    # one-click POST needs its 200 at the URL it was sent to.
+    path = unsubscribe_path(subscribed, newsletter).removesuffix("/")
+    client = Client(enforce_csrf_checks=True)
+    assert client.get(path).status_code == 200
+    assert status(subscribed, newsletter) == Status.CONFIRMED  # a GET changes nothing
+    response = client.post(
+        path,
+        data=urlencode({"List-Unsubscribe": "One-Click"}),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    assert status(subscribed, newsletter) == Status.WITHDRAWN
+
+
 def test_opening_the_unsubscribe_link_only_shows_a_button(client, subscribed, newsletter):
     page = client.get(unsubscribe_path(subscribed, newsletter))
     assert page.status_code == 200
