@@ -28,6 +28,10 @@ class SubscribeForm(forms.Form):
         field = self.fields["topics"]
         field.queryset = topics  # type: ignore[attr-defined]
         field.label_from_instance = lambda topic: topic.name  # type: ignore[attr-defined]
+        from .registry import subscribe_questions
+
+        for name, question in subscribe_questions.items():
+            self.fields[name] = question.field()
 
 
 class ProfileDataForm(forms.Form):

@@ -85,7 +85,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
         if _over_ip_limit(request, "subscribe"):
             return _too_many(request)
         try:
-            services.subscription_request(
+            outcome = services.subscription_request(
                 topics=list(form.cleaned_data["topics"]),
                 email=form.cleaned_data["email"],
                 first_name=form.cleaned_data["first_name"],
@@ -104,6 +104,11 @@ def subscribe(request: HttpRequest) -> HttpResponse:
             for name, errors in exc.message_dict.items():
                 form.add_error(name if name in form.fields else None, errors)
         else:
+            from .registry import subscribe_questions
+
+            for name, question in subscribe_questions.items():
+                if form.cleaned_data.get(name):
+                    question.save(outcome.profile, form.cleaned_data[name], timezone.now())
             return _page(request, "consent/message.html", {"state": "check_mail"})
     return _page(
         request,

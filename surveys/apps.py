@@ -10,11 +10,19 @@ class SurveysConfig(AppConfig):
         from django.contrib import admin
 
         from campaigns.rendering import register_template_context
+        from consent.registry import SubscribeQuestion, register_subscribe_question
         from profiles import registry
 
         from . import demo, selectors, services
 
         register_template_context("survey", services.survey_context)
+        register_subscribe_question(
+            SubscribeQuestion(
+                name="heard_of_us",
+                field=services.subscribe_question_field,
+                save=services.subscribe_question_save,
+            )
+        )
         registry.register_export_section("survey_answers", selectors.answers_export)
         registry.register_eraser("survey_answers", selectors.answers_erase)
         registry.register_profile_field("nps", selectors.latest_nps)

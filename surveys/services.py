@@ -1,5 +1,6 @@
 """Invitations, answers and what an answer sets in motion."""
 
+import contextlib
 import datetime as dt
 import hmac
 from collections.abc import Iterable, Mapping
@@ -234,3 +235,46 @@ def answer_submit(
         properties=properties,
     )
     return answer
+
+
+# --- "How did you hear of us" on the subscribe page ---------------------------------------
+
+
+def subscribe_question_field() -> Any:
+    """The attribution survey's options as an optional choice on the subscribe page, in
+    random order."""
+    import random
+
+    from django import forms
+
+    survey = Survey.objects.filter(kind=SurveyKind.ATTRIBUTION, active=True).first()
+    if survey is None:
+        return forms.CharField(required=False, widget=forms.HiddenInput)
+    # "Other" needs its free text; the short form leaves it out.
+    options = [(o["key"], survey.option_label(o["key"])) for o in survey.options]
+    options = [option for option in options if option[0] != "other"]
+    random.shuffle(options)  # noqa: S311 - not for security
+    return forms.ChoiceField(
+        label=survey.question,
+        required=False,
+        choices=[("", "—"), *options],
+    )
+
+
+def subscribe_question_save(profile: Profile, choice: Any, now: dt.datetime) -> None:
+    """Keep the answer — but only for someone we know nothing of yet: the subscribe page
+    is public and unverified, so it never overwrites a customer's acquisition source."""
+    survey = Survey.objects.filter(kind=SurveyKind.ATTRIBUTION, active=True).first()
+    if survey is None or profile.acquisition_source:
+        return
+    if Answer.objects.filter(profile=profile, survey=survey).exists():
+        return
+    # An option that no longer exists is dropped: the subscription itself went through.
+    with contextlib.suppress(ValidationError):
+        answer_submit(
+            survey=survey,
+            profile=profile,
+            data={"choice": choice},
+            now=now,
+            source=AnswerSource.SUBSCRIBE,
+        )

@@ -33,7 +33,7 @@
     type: "bar",
     data: { labels: f.sources.map(function (r) { return r.source; }),
             datasets: [{ data: f.sources.map(function (r) { return r.count; }), backgroundColor: amber }] },
-    options: Object.assign({}, common, { indexAxis: "y" })
+    options: common
   });
   document.documentElement.setAttribute("data-dashboard-drawn", "1");
 })();

@@ -213,3 +213,31 @@ def test_erasure_keeps_the_score_but_not_the_words(buyer):
     answer = Answer.objects.get()
     assert (answer.score, answer.why) == (7, "")
     assert not Invitation.objects.filter(answer__isnull=True, profile=buyer).exists()
+
+
+def test_the_subscribe_page_asks_how_they_heard_of_us(client):
+    from profiles.models import Profile
+
+    page = client.get("/subscribe/?lang=nl").content.decode()
+    assert "Hoe heeft u van ons gehoord?" in page
+    newsletter = Topic.objects.get(key="newsletter")
+    client.post(
+        "/subscribe/?lang=nl",
+        {"email": "nieuw@example.com", "topics": [newsletter.pk], "heard_of_us": "friend"},
+    )
+    profile = Profile.objects.get(email="nieuw@example.com")
+    assert profile.acquisition_source == "friend"
+    assert Answer.objects.get(profile=profile).source == "subscribe"
+
+
+def test_the_public_page_never_overwrites_a_known_customers_source(buyer, client):
+    buyer.acquisition_source = "instagram"
+    buyer.save()
+    newsletter = Topic.objects.get(key="newsletter")
+    client.post(
+        "/subscribe/?lang=nl",
+        {"email": buyer.email, "topics": [newsletter.pk], "heard_of_us": "tv-radio"},
+    )
+    buyer.refresh_from_db()
+    assert buyer.acquisition_source == "instagram"
+    assert not Answer.objects.exists()
