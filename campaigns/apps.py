@@ -10,7 +10,7 @@ class CampaignsConfig(AppConfig):
         from core.periodic import register_periodic
         from profiles import registry
 
-        from . import demo, selectors
+        from . import demo, selectors, tracking
         from .scheduler import campaigns_tick
 
         register_periodic("campaigns", campaigns_tick)
@@ -19,3 +19,4 @@ class CampaignsConfig(AppConfig):
         registry.register_timeline_source("deliveries", selectors.deliveries_timeline)
         selectors.register_selection_conditions()
         registry.register_demo_loader("deliveries", demo.load_demo_deliveries)
+        tracking.connect()  # ESP tracking webhooks: opens, clicks, bounces, complaints

@@ -12,4 +12,6 @@ urlpatterns = [
     path("", include("consent.urls")),
     path("", include("surveys.urls")),
     path("healthz", healthz, name="healthz"),
+    # ESP webhooks: /anymail/<esp>/tracking/, behind ANYMAIL_WEBHOOK_SECRET (campaigns.tracking)
+    path("anymail/", include("anymail.urls")),
 ]
