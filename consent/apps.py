@@ -15,6 +15,10 @@ class ConsentConfig(AppConfig):
         registry.register_profile_field("suppressed", selectors.profile_suppressed)
         registry.register_profile_field("consents", selectors.profile_consents)
         registry.register_export_section("consent_ledger", selectors.consent_ledger_export)
+        registry.register_export_section(
+            "contact_preferences", selectors.contact_preferences_export
+        )
+        registry.register_export_section("suppressions", selectors.suppressions_export)
         registry.register_eraser("consent", services.consent_erase)
         registry.register_address_hook("suppressions", services.suppressions_follow_addresses)
         registry.register_demo_loader("consents", demo.load_demo_consents)

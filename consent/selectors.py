@@ -17,10 +17,11 @@ from .models import (
     ContactPreference,
     PrivacyStatement,
     Status,
+    Suppression,
     SuppressionReason,
     Topic,
 )
-from .services import suppression_active
+from .services import address_hash, suppression_active
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,39 @@ def consent_ledger_export(profile: Profile) -> list[dict[str, Any]]:
             "consent_text": e.consent_text.text_in(profile.language) if e.consent_text else None,
         }
         for e in events
+    ]
+
+
+def contact_preferences_export(profile: Profile) -> list[dict[str, Any]]:
+    """The limits the customer chose on the preference page (none chosen: empty)."""
+    preference = ContactPreference.objects.filter(profile=profile).first()
+    if preference is None:
+        return []
+    return [
+        {
+            "paused_until": preference.paused_until.isoformat()
+            if preference.paused_until
+            else None,
+            "max_frequency": preference.max_frequency or None,
+            "no_service_mail": preference.no_service_mail,
+            "updated_at": _iso(preference.updated_at),
+        }
+    ]
+
+
+def suppressions_export(profile: Profile) -> list[dict[str, Any]]:
+    """The do-not-contact entries for the customer or their address, lifted ones too.
+    Staff notes stay internal: reason and dates only."""
+    suppressions = Suppression.objects.filter(
+        Q(profile=profile) | Q(email_hash=address_hash(profile.email))
+    ).order_by("created_at", "id")
+    return [
+        {
+            "reason": s.reason,
+            "since": _iso(s.created_at),
+            "lifted_at": _iso(s.lifted_at),
+        }
+        for s in suppressions
     ]
 
 

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from .models import Profile
 
@@ -114,6 +115,34 @@ def profile_export(profile: Profile) -> dict[str, Any]:
         }
         for change in profile.changes.select_related("actor").order_by("changed_at", "id")
     ]
+    export["email_changes"] = email_changes_export(profile)
     for name, func in export_sections.items():
         export[name] = func(profile)
     return export
+
+
+def email_changes_export(profile: Profile) -> list[dict[str, Any]]:
+    """The new addresses the customer asked for and what became of each (a pending one
+    is kept until it is confirmed, cancelled or runs out)."""
+    now = timezone.now()
+    rows = []
+    for request in profile.email_change_requests.order_by("requested_at", "id"):
+        if request.confirmed_at:
+            status = "confirmed"
+        elif request.cancelled_at:
+            status = "cancelled"
+        elif now >= request.expires_at:
+            status = "expired"
+        else:
+            status = "pending"
+        rows.append(
+            {
+                "new_email": request.new_email,
+                "status": status,
+                "requested_at": _iso(request.requested_at),
+                "expires_at": _iso(request.expires_at),
+                "confirmed_at": _iso(request.confirmed_at),
+                "cancelled_at": _iso(request.cancelled_at),
+            }
+        )
+    return rows

@@ -118,7 +118,10 @@ def test_the_export_holds_everything_on_the_person(api, newsletter):
     assert set(export) == {
         "profile",
         "history",
+        "email_changes",
         "consent_ledger",
+        "contact_preferences",
+        "suppressions",
         "events",
         "deliveries",
         "survey_answers",

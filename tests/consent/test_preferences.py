@@ -170,6 +170,49 @@ def test_download_my_data(client, page, customer, newsletter):
     }
 
 
+def test_my_data_holds_my_limits_do_not_contact_entries_and_pending_address_change(
+    client, page, customer, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from consent.services import preferences_update, suppression_add, suppression_lift
+    from profiles.services import email_change_request
+
+    preferences_update(
+        profile=customer,
+        paused_until=dt.date(2026, 12, 31),
+        max_frequency="weekly",
+        no_service_mail=True,
+    )
+    complaint = suppression_add(
+        profile=customer, reason="complaint", now=NOW, note="called the helpdesk, angry"
+    )
+    suppression_lift(suppression=complaint, now=NOW + dt.timedelta(days=2), because="by staff")
+    suppression_add(profile=customer, reason="unsubscribed_all", now=NOW + dt.timedelta(days=3))
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        email_change_request(profile=customer, new_email="anna.nieuw@example.com", now=now)
+    export = json.loads(client.get(page + "my-data.json").content)
+
+    assert export["contact_preferences"] == [
+        {
+            "paused_until": "2026-12-31",
+            "max_frequency": "weekly",
+            "no_service_mail": True,
+            "updated_at": export["contact_preferences"][0]["updated_at"],
+        }
+    ]
+    assert [(s["reason"], s["since"][:10], s["lifted_at"]) for s in export["suppressions"]] == [
+        ("complaint", "2026-11-23", (NOW + dt.timedelta(days=2)).isoformat()),
+        ("unsubscribed_all", "2026-11-26", None),
+    ]
+    assert "angry" not in json.dumps(export)  # staff notes stay internal
+    (change,) = export["email_changes"]
+    assert (change["new_email"], change["status"]) == ("anna.nieuw@example.com", "pending")
+    assert change["requested_at"] == now.isoformat()
+    assert dt.datetime.fromisoformat(change["expires_at"]) > now
+
+
 def test_erase_me_asks_first_then_erases(client, page, customer):
     confirm = client.get(page + "erase/")
     assert b'name="confirm"' in confirm.content
