@@ -4,12 +4,23 @@ addresses on the do-not-contact list, spread over the past year."""
 import datetime as dt
 import random
 
+from django.conf import settings
 from django.db import transaction
 
+from core.tokens import token_from_nonce, token_hash, token_nonce
 from profiles.models import Profile
 
-from .models import Action, ConsentEvent, Source, SuppressionReason, Topic
+from .models import (
+    Action,
+    ConsentEvent,
+    OptInRequest,
+    OptInRequestTopic,
+    Source,
+    SuppressionReason,
+    Topic,
+)
 from .services import ledger_append, suppression_add
+from .services.opt_in import TOKEN_PURPOSE
 
 DEMO_NOTE = "demo data"
 AGENTS = [
@@ -35,6 +46,30 @@ def _record(
     )
 
 
+def _opt_in(
+    profile: Profile,
+    topic: Topic,
+    requested_at: dt.datetime,
+    confirmed_at: dt.datetime | None = None,
+) -> None:
+    """The double opt-in request behind a demo "requested": its mail's link, its topic
+    and text, as subscription_request makes them (no mail is sent)."""
+    nonce = token_nonce()
+    request = OptInRequest.objects.create(
+        profile=profile,
+        nonce=nonce,
+        token_hash=token_hash(token_from_nonce(nonce, TOKEN_PURPOSE)),
+        requested_at=requested_at,
+        expires_at=requested_at + dt.timedelta(days=settings.OPT_IN_TTL_DAYS),
+        confirmed_at=confirmed_at,
+        source=Source.FORM,
+        language=profile.language,
+    )
+    OptInRequestTopic.objects.create(
+        request=request, topic=topic, consent_text_id=topic.current_text_id
+    )
+
+
 @transaction.atomic
 def load_demo_consents(profiles: list[Profile], rng: random.Random, now: dt.datetime) -> str:
     if ConsentEvent.objects.filter(note=DEMO_NOTE).exists():
@@ -51,6 +86,7 @@ def load_demo_consents(profiles: list[Profile], rng: random.Random, now: dt.date
             _record(profile, newsletter, Action.REQUESTED, at, Source.FORM, rng)
             confirmed_at = at + dt.timedelta(minutes=rng.randint(1, 600))
             _record(profile, newsletter, Action.CONFIRMED, confirmed_at, Source.FORM, rng)
+            _opt_in(profile, newsletter, at, confirmed_at)
             counts["confirmed"] += 1
             if rng.random() < 0.15:
                 withdrawn_at = at + dt.timedelta(days=rng.randint(10, 90))
@@ -59,6 +95,7 @@ def load_demo_consents(profiles: list[Profile], rng: random.Random, now: dt.date
         elif roll < 0.52:
             requested_at = now - dt.timedelta(days=rng.randint(0, 5))
             _record(profile, newsletter, Action.REQUESTED, requested_at, Source.FORM, rng)
+            _opt_in(profile, newsletter, requested_at)
             counts["pending"] += 1
         elif roll < 0.70 and profile.order_count:
             granted_at = profile.first_order_at or at
