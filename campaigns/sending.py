@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
+from django.db import connection, transaction
 
 from consent.models import Category, ContactPreference, Frequency
 from consent.selectors import send_permission
@@ -55,6 +55,7 @@ from .triggers import _offset
 logger = logging.getLogger(__name__)
 
 BATCH = 100
+CLAIM_LOCK = 0x4B4C414D  # the advisory lock of the claim step ("KLAM")
 # A claim older than this without a result belongs to a worker that died.
 CLAIM_LEASE = dt.timedelta(minutes=10)
 PERMISSION_REASONS = {
@@ -84,6 +85,12 @@ def sends_claim(*, now: dt.datetime, limit: int = BATCH) -> uuid.UUID | None:
     claim id, or None when nothing is due."""
     claim = uuid.uuid4()
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Claims take turns (they are short), so that a customer's sends are never
+            # split over two workers: frequency control decides per customer.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
+        busy = Send.objects.filter(status=SendStatus.CLAIMED).values("profile_id")
         ids = list(
             Send.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(
@@ -91,6 +98,7 @@ def sends_claim(*, now: dt.datetime, limit: int = BATCH) -> uuid.UUID | None:
                 due_at__lte=now,
                 campaign__status=CampaignStatus.LIVE,
             )
+            .exclude(profile_id__in=busy)
             .order_by("-priority", "due_at", "id")
             .values_list("id", flat=True)[:limit]
         )
@@ -345,12 +353,18 @@ def _deliver(
     over first and recording its delivery right after."""
     if not outgoing:
         return
-    connection = get_connection()
-    connection.open()
+    mail_connection = get_connection()
+    mail_connection.open()
     try:
         for index, (send, message) in enumerate(outgoing):
-            Send.objects.filter(pk=send.pk).update(sending_at=now)
-            message.connection = connection
+            # Only while the claim is still ours: a worker whose lease ran out (its sends
+            # went back to the queue) must not hand over what another worker may send.
+            if not Send.objects.filter(
+                pk=send.pk, claim=send.claim, status=SendStatus.CLAIMED, sending_at=None
+            ).update(sending_at=now):
+                counts["lost_claim"] += 1
+                continue
+            message.connection = mail_connection
             try:
                 message.send()
             except smtplib.SMTPRecipientsRefused:
@@ -382,7 +396,7 @@ def _deliver(
                 _finish(send, SendStatus.SENT, "", now)
             counts["sent"] += 1
     finally:
-        connection.close()
+        mail_connection.close()
 
 
 def sends_send_due(*, now: dt.datetime, limit: int | None = None) -> dict[str, int]:
