@@ -12,10 +12,11 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 
+from core.mail import mail_defaults
 from core.urls import absolute_url
 from profiles.models import Profile
 
-from .models import Topic
+from .models import Category, Topic
 
 SCOPES = ("preferences", "unsubscribe")
 
@@ -54,11 +55,6 @@ def unsubscribe_url(profile: Profile, topic: Topic) -> str:
     return absolute_url("consent:unsubscribe", token=link_token(profile, "unsubscribe", topic))
 
 
-def privacy_url(language: str | None = None) -> str:
-    url = absolute_url("consent:privacy")
-    return f"{url}?lang={language}" if language else url
-
-
 def list_unsubscribe_headers(profile: Profile, topic: Topic) -> dict[str, str]:
     """RFC 8058 one-click unsubscribe headers for a commercial or service mail."""
     return {
@@ -68,14 +64,13 @@ def list_unsubscribe_headers(profile: Profile, topic: Topic) -> dict[str, str]:
 
 
 def mail_footer(profile: Profile, topic: Topic | None) -> dict[str, Any]:
-    """What every mail's footer shows: who sends, and the customer's links."""
+    """What every mail's footer shows (core.mail.mail_defaults: who sends, the privacy
+    statement), and the customer's own links."""
     footer: dict[str, Any] = {
-        "shop_name": settings.SHOP_NAME,
-        "shop_address": settings.SHOP_ADDRESS,
+        **mail_defaults(profile.language),
         "preferences_url": preferences_url(profile),
-        "privacy_url": privacy_url(profile.language),
         "unsubscribe_url": None,
     }
-    if topic is not None and topic.category != "transactional":
+    if topic is not None and topic.category != Category.TRANSACTIONAL:
         footer["unsubscribe_url"] = unsubscribe_url(profile, topic)
     return footer

@@ -128,6 +128,23 @@ def test_every_commercial_or_service_mail_footer_has_the_links(
     assert mail_footer(subscribed, transactional_topic)["unsubscribe_url"] is None
 
 
+def test_the_footer_says_what_every_mail_says_plus_the_customers_links(
+    subscribed, newsletter, service_topic, settings, monkeypatch
+):
+    from core import mail
+
+    settings.SHOP_NAME, settings.SHOP_ADDRESS = "Fietsenwinkel De Spaak", "Markt 1, Gouda"
+    footer = mail_footer(subscribed, service_topic)
+    assert mail.mail_defaults("nl").items() <= footer.items()
+    assert footer["unsubscribe_url"]  # service mail can be refused in one click too
+    # One place says what every footer holds: a line added there reaches consent mail.
+    defaults = mail.mail_defaults
+    monkeypatch.setattr(
+        "consent.links.mail_defaults", lambda language: {**defaults(language), "kvk": "1234"}
+    )
+    assert mail_footer(subscribed, newsletter)["kvk"] == "1234"
+
+
 def test_the_page_speaks_the_customers_language(client, newsletter):
     english = ProfileFactory(language="en")
     ledger_append(
