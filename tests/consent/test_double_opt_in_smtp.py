@@ -68,8 +68,15 @@ def test_an_expired_link_from_a_real_mail(client, smtp_server, django_capture_on
             now=timezone.now(),
         )
     link = confirm_link(smtp_server.messages[0])
-    with time_machine.travel(timezone.now() + dt.timedelta(days=8), tick=False):
+    later = timezone.now() + dt.timedelta(days=8)
+    with time_machine.travel(later, tick=False):
         page = client.post(link, {"action": "confirm"})
-    assert page.context["state"] == "expired"
-    assert "Verstuur" not in page.content.decode()  # Dutch customer, Dutch page
-    assert "nieuwe bevestigingsmail" in page.content.decode()
+        assert page.context["state"] == "expired"
+        html = page.content.decode()  # Dutch customer, Dutch page, with a way on
+        assert "Deze link is verlopen" in html
+        assert 'value="resend">Stuur mij een nieuwe bevestigingsmail</button>' in html
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(link, {"action": "resend"})
+        fresh = confirm_link(smtp_server.messages[-1])
+        assert len(smtp_server.messages) == 2 and fresh != link
+        assert client.get(fresh).context["state"] == "open"
