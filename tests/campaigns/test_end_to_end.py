@@ -175,6 +175,80 @@ def test_beats_task_on_a_real_worker_mails_each_customer_through_a_real_smtp_ser
     assert set(Send.objects.values_list("status", flat=True)) == {"sent", "scheduled"}
 
 
+def _zone_where_the_day_is_under_way(now: dt.datetime) -> str:
+    """A time zone where it is now between 09:30 and 23:00 (birthday mail's window)."""
+    import zoneinfo
+
+    for name in (
+        "Europe/Amsterdam",
+        "America/New_York",
+        "Asia/Tokyo",
+        "Pacific/Auckland",
+        "America/Los_Angeles",
+        "Asia/Kolkata",
+        "Pacific/Honolulu",
+    ):
+        local = now.astimezone(zoneinfo.ZoneInfo(name)).time()
+        if dt.time(9, 30) <= local <= dt.time(23, 0):
+            return name
+    pytest.fail("no candidate zone has its day under way")  # cannot happen: they span 24 h
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_every_lifecycle_mail_goes_out_through_the_worker_and_the_smtp_server(
+    smtp_server, redis_worker
+):
+    """One customer per lifecycle flow, each at its moment on the real clock: welcome,
+    abandoned basket, cross-sell, birthday (in the customer's own zone) and winback."""
+    keys = ("welcome", "abandoned-basket", "cross-sell", "birthday", "winback")
+    only_campaigns(*keys)
+    _whole_day_window(*keys)
+    now = timezone.now()
+    import zoneinfo
+
+    zone = _zone_where_the_day_is_under_way(now)
+    people = {
+        name: ProfileFactory(user_id=name, email=f"{name}@example.com", first_name=name.title())
+        for name in ("dora", "emma", "finn", "gijs", "hans")
+    }
+    confirm(people["dora"], when=now - dt.timedelta(minutes=2))
+    confirm(people["emma"], when=now - dt.timedelta(days=30))
+    track(people["emma"], "Product Added", now - dt.timedelta(hours=25), **product())
+    confirm(people["finn"], when=now - dt.timedelta(days=60))
+    track(
+        people["finn"],
+        "Order Completed",
+        now - dt.timedelta(days=30, hours=1),
+        order_id="F-1",
+        total=89.95,
+        products=[product()],
+    )
+    gijs = people["gijs"]
+    gijs.timezone = zone
+    gijs.birth_date = now.astimezone(zoneinfo.ZoneInfo(zone)).date().replace(year=1988)
+    gijs.save()
+    confirm(people["hans"], when=now - dt.timedelta(days=400))
+    track(people["hans"], "Order Completed", now - dt.timedelta(days=181), order_id="H-1", total=20)
+
+    from core.tasks import run_periodic
+
+    queued = run_periodic.apply_async(args=["campaigns"], queue=redis_worker.queue)
+    outcome = redis_worker.wait_for(queued.id)
+    assert outcome["state"] == "SUCCESS", outcome["retval"]
+
+    subjects = {m["To"]: str(m["Subject"]) for m in smtp_server.messages}
+    assert subjects == {
+        "dora@example.com": "Welkom, Dora!",
+        "emma@example.com": "Emma, uw winkelmand staat nog klaar",
+        "finn@example.com": "Houd uw nieuwe schoenen mooi",
+        "gijs@example.com": "Gefeliciteerd, Gijs!",
+        "hans@example.com": "We missen u, Hans",
+    }
+    assert Delivery.objects.count() == 5
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
 def test_one_click_from_the_received_mail_stops_the_next_commercial_mail(
