@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -536,3 +537,74 @@ def import_jobs_tidy(*, now: dt.datetime) -> dict[str, int]:
         .update(preview=[], errors=[])
     )
     return {"stalled": stalled, "files": files, "reports": reports}
+
+
+ERASED = "[erased]"
+
+
+def _rows_of(job: ImportJob, *, email: str, user_id: str) -> set[int] | None:
+    """The row numbers of the stored file that are the person's (by user id or address);
+    None when no file is kept. An unreadable file counts as theirs if it holds the
+    address anywhere."""
+    content = bytes(job.content or (job.source_job.content if job.source_job else b""))
+    if not content:
+        return None
+    try:
+        raw_header, rows, _total = table_read(content, job.filename)
+    except ImportFileError:
+        return {0} if email.encode() in content.lower() else set()
+    header = [header_normalise(h) for h in raw_header]
+    theirs = set()
+    for number, values in enumerate(rows, start=2):
+        for name, raw in zip(header, values, strict=False):
+            cell = _cell(raw)
+            if (name == "user_id" and cell == user_id) or cell.lower() == email:
+                theirs.add(number)
+                break
+    return theirs
+
+
+def import_jobs_erase(*, email: str, user_id: str) -> int:
+    """Erasure (GDPR art. 17) of what the kept imports hold on the person: a stored file
+    with a row of theirs is dropped (a dry run must then be uploaded again), their rows
+    leave the preview, the messages of their refused rows are blanked, and their address
+    is scrubbed from every other message. Returns the number of jobs changed."""
+    email = email.strip().lower()
+    address = re.compile(re.escape(email), re.IGNORECASE)
+    changed = 0
+    jobs = ImportJob.objects.select_related("source_job").filter(
+        ~Q(content=b"") | ~Q(preview=[]) | ~Q(errors=[]) | ~Q(failure="")
+    )
+    for job in jobs:
+        rows = _rows_of(job, email=email, user_id=user_id) or set()
+        fields = []
+        if rows and job.content:
+            job.content = b""
+            fields.append("content")
+        preview = [
+            entry
+            for entry in job.preview
+            if entry.get("row") not in rows
+            and entry.get("user_id") != user_id
+            and not address.search(json.dumps(entry, ensure_ascii=False))
+        ]
+        if preview != job.preview:
+            job.preview = preview
+            fields.append("preview")
+        errors = [
+            {**e, "message": ERASED}
+            if e.get("row") in rows
+            else {**e, "message": address.sub(ERASED, str(e.get("message", "")))}
+            for e in job.errors
+        ]
+        if errors != job.errors:
+            job.errors = errors
+            fields.append("errors")
+        failure = address.sub(ERASED, job.failure)
+        if failure != job.failure:
+            job.failure = failure
+            fields.append("failure")
+        if fields:
+            job.save(update_fields=fields)
+            changed += 1
+    return changed

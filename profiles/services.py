@@ -238,6 +238,17 @@ def history_erase(*, profile: Profile) -> int:
     return scrubbed
 
 
+def admin_log_erase(*, profile: Profile) -> int:
+    """Scrub the admin's "recent actions" about the profile: the entry's label (the
+    customer's user id) and its message go; who did what, and when, stays."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    return LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Profile), object_id=str(profile.pk)
+    ).update(object_repr="erased", change_message="")
+
+
 # --- Email change from the customer's side ---------------------------------------------
 
 
@@ -431,7 +442,8 @@ def profile_erase(
 
     Every app's registered eraser runs (the consent app keeps only a keyed hash of the
     address, the date and the reason, so the person is never re-added as contactable),
-    the change history is scrubbed, and the profile becomes an empty tombstone with a new
+    the change history, the admin's log entries about the profile and the kept imports
+    are scrubbed, and the profile becomes an empty tombstone with a new
     random key, so every old self-service link stops working. Erasing twice is harmless.
     """
     profile = Profile.objects.select_for_update().get(pk=profile.pk)
@@ -441,6 +453,10 @@ def profile_erase(
     for eraser in registry.erasers.values():
         eraser(profile, now, email)
     history_erase(profile=profile)
+    admin_log_erase(profile=profile)
+    from .importing import import_jobs_erase  # importing builds on this module
+
+    import_jobs_erase(email=email, user_id=user_id)
     webhooks_erase(profile=profile)
     profile.email_change_requests.all().delete()
     marker = uuid.uuid4().hex
