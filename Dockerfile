@@ -31,6 +31,7 @@ RUN pip install . && rm -rf build *.egg-info
 # Production settings refuse to import without these; dummy values, only for this step
 # (nothing connects to the database). They do not end up in the image's environment.
 RUN SECRET_KEY=build \
+    SUPPRESSION_HASH_KEY=build \
     DATABASE_URL=postgres://x@x/x \
     SITE_URL=https://build.invalid \
     DJANGO_SETTINGS_MODULE=config.settings.production \

@@ -209,7 +209,12 @@ def test_dockerfile_collects_static_files_with_production_settings():
     assert collect, "no collectstatic at build time"
     assert "DJANGO_SETTINGS_MODULE=config.settings.production" in collect[0]
     # The dummy values production needs to import; never DEBUG.
-    for required in ("SECRET_KEY=", "DATABASE_URL=postgres://", "SITE_URL=https://"):
+    for required in (
+        "SECRET_KEY=",
+        "SUPPRESSION_HASH_KEY=",
+        "DATABASE_URL=postgres://",
+        "SITE_URL=https://",
+    ):
         assert required in collect[0]
     assert "DEBUG=" not in collect[0]
 
@@ -278,6 +283,7 @@ def production_env(tmp_path) -> dict[str, str]:
     return {
         "DEBUG": "false",
         "SECRET_KEY": "production-test-key",
+        "SUPPRESSION_HASH_KEY": "production-test-hash-key",
         "DATABASE_URL": "postgres://klantbeeld:pw@db.invalid:5432/klantbeeld",
         "SITE_URL": "https://shop.example.nl",
         "ALLOWED_HOSTS": "shop.example.nl",
@@ -313,6 +319,20 @@ def test_production_refuses_plain_http_site_url_unless_allowed(production_env):
     assert "SITE_URL must be https://" in refused.stderr
     allowed = run_production(IMPORT_PRODUCTION, **http, ALLOW_HTTP_SITE_URL="true")
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_production_refuses_to_start_without_a_suppression_hash_key(production_env):
+    # Not even with SECRET_KEY set: base's fallback would tie erasures to that key.
+    result = run_production(IMPORT_PRODUCTION, **{**production_env, "SUPPRESSION_HASH_KEY": ""})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SUPPRESSION_HASH_KEY must be set in production" in result.stderr
+
+
+def test_compose_makes_the_suppression_hash_key_required(services):
+    for name in APP_SERVICES:
+        value = services[name]["environment"]["SUPPRESSION_HASH_KEY"]
+        assert value.startswith("${SUPPRESSION_HASH_KEY:?"), name
 
 
 def test_production_refuses_an_empty_allowed_hosts(production_env):

@@ -16,6 +16,14 @@ if not SITE_URL.startswith("https://") and not env.bool("ALLOW_HTTP_SITE_URL", d
     raise ImproperlyConfigured("SITE_URL must be https:// in production.")
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must name the host(s) the site answers to.")
+# Not SECRET_KEY's fallback from base: rotating the secret key must not make every erased
+# or suppressed address unknown again.
+if not env.str("SUPPRESSION_HASH_KEY", default=""):
+    raise ImproperlyConfigured(
+        "SUPPRESSION_HASH_KEY must be set in production: the key of the hash that keeps "
+        "erased and suppressed addresses recognisable. Generate one once and never change "
+        "it; an installation that ran without it used SECRET_KEY, so set it to that value."
+    )
 
 # Trust X-Forwarded-Proto only when a TLS proxy is the sole way in; otherwise any client
 # could claim https.
