@@ -5,6 +5,7 @@ of messages a second), and a refusal must name the batch index and the field.
 
 import datetime as dt
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +77,33 @@ def _id(value: Any, *, field_name: str, index: int | None) -> str:
     text = str(value).strip()
     if len(text) > 255:
         raise BadMessage("at most 255 characters", field=field_name, index=index)
+    if _CONTROL.search(text):
+        raise BadMessage("contains invisible control characters", field=field_name, index=index)
     return text
+
+
+# Control characters an id never has; NUL is refused everywhere (PostgreSQL cannot store
+# it in text or JSON).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _nul_field(value: Any, path: str) -> str | None:
+    """The path of the first text (or key) holding a NUL character, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                return path
+            found = _nul_field(item, f"{path}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for n, item in enumerate(value):
+            found = _nul_field(item, f"{path}[{n}]")
+            if found:
+                return found
+    return None
 
 
 def _object(message: dict[str, Any], key: str, index: int | None) -> dict[str, Any]:
@@ -108,6 +135,9 @@ def message_parse(
             index=index,
             too_large=True,
         )
+    nul = _nul_field(raw, "")
+    if nul is not None:
+        raise BadMessage("contains a NUL character", field=nul.lstrip("."), index=index)
     kind = raw.get("type", expected_type)
     if expected_type and kind != expected_type:
         kind = expected_type  # the single-call endpoints name the type themselves

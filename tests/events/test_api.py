@@ -179,6 +179,9 @@ def test_clock_skew_is_corrected_from_sent_at(send):
             1,
         ),
         ({"batch": "not a list"}, "batch", None),
+        ({"batch": [track(1), track(2, userId="u\x00x")]}, "userId", 1),
+        ({"batch": [track(1), track(2, anonymousId="a\x07")]}, "anonymousId", 1),
+        ({"batch": [track(1), track(2, properties={"name": "a\x00b"})]}, "properties.name", 1),
     ],
 )
 def test_bad_input_is_a_400_naming_field_and_index_and_nothing_is_stored(send, body, field, index):
