@@ -11,4 +11,6 @@ BENCHMARKS: dict[str, str] = {
     "import": "bench.import_profiles",
     "ingest": "bench.ingest",
     "selections": "bench.selections",
+    "scheduler": "bench.scheduler",
+    "sending": "bench.sending",
 }
