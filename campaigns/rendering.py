@@ -5,6 +5,7 @@ proposition, the shop and the customer's links — never a model, the settings o
 The HTML part's CSS is inlined for mail clients.
 """
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,13 @@ template_contexts: dict[str, Callable[[Any, str], dict[str, Any]]] = {}
 
 def register_template_context(name: str, func: Callable[[Any, str], dict[str, Any]]) -> None:
     template_contexts[name] = func
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(html: bool, source: str) -> Any:
+    """A template part compiled once per process (by its source, so an edit in the admin
+    is a new entry): compiling per mail cost a fifth of the sending time."""
+    return (_html_env if html else _text_env).from_string(source)
 
 
 class RenderError(ValueError):
@@ -107,7 +115,7 @@ def render(
     ):
         source = getattr(template, part)
         try:
-            parts[part] = env.from_string(source).render(context)
+            parts[part] = _compiled(env is _html_env, source).render(context)
         except TemplateError as exc:
             raise RenderError(f"{part}: {exc}") from exc
     # Every mail ends with who sends it and the customer's links, whatever the template.

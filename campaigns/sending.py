@@ -245,9 +245,10 @@ def _extra_context(send: Send, template: Template) -> dict[str, Any] | None:
         event = Event.objects.filter(pk=send.occurrence.removeprefix("event:")).first()
         if event is not None:
             extra["event"] = event.properties
-    for provide in template_contexts.values():
-        extra.update(provide(send, template.language))
     sources = " ".join((template.subject, template.html, template.text))
+    for name, provide in template_contexts.items():
+        if name in sources:  # only what the template uses (a survey's links, say)
+            extra.update(provide(send, template.language))
     if "proposition" in sources:
         order = event.properties if event is not None and event.name == ORDER_COMPLETED else None
         offers = propositions_for(send.profile, order=order)

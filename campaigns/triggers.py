@@ -82,7 +82,7 @@ def _insert(
     """INSERT the rows of `rows` (annotated with the three expressions) as sends."""
     offset = _offset(campaign)
     trigger_expr = ExpressionWrapper(trigger, output_field=DateTimeField())
-    annotated = rows.annotate(
+    annotated = rows.order_by().annotate(
         s_campaign=Value(campaign.pk, output_field=IntegerField()),
         s_profile=profile,
         s_occurrence=ExpressionWrapper(occurrence, output_field=CharField()),
