@@ -49,6 +49,7 @@ from .models import (
 )
 
 ORDER_COMPLETED = "Order Completed"
+ANALYZE_AFTER = 10_000
 COLUMNS = (
     "campaign_id",
     "profile_id",
@@ -386,4 +387,10 @@ def sends_schedule(*, now: dt.datetime) -> dict[str, int]:
     created = {}
     for campaign in Campaign.objects.filter(status=CampaignStatus.LIVE):
         created[campaign.key] = FINDERS[TriggerKind(campaign.trigger)](campaign, now)
+    if connection.vendor == "postgresql" and sum(created.values()) >= ANALYZE_AFTER:
+        # Many new sends at once (a newsletter, a first pass): fresh statistics, or the
+        # planner keeps believing the table has none of them (bench/scheduler.py: the NPS
+        # re-entry check 0.53 s → 0.035 s) until autovacuum gets round to it.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Send._meta.db_table}")
     return created
