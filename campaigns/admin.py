@@ -236,16 +236,20 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ("campaign", "profile")
 
 
-@admin.register(FrequencyPolicy)
-class FrequencyPolicyAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "cap_service", "updated_at", "updated_by")
-    fields = ("max_per_day", "max_per_week", "cap_service")
+class OneRowAdmin(admin.ModelAdmin):
+    """A policy that exists once: it can be added while missing, never deleted."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return not FrequencyPolicy.objects.exists()
+        return not self.model._default_manager.exists()
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(FrequencyPolicy)
+class FrequencyPolicyAdmin(OneRowAdmin):
+    list_display = ("__str__", "cap_service", "updated_at", "updated_by")
+    fields = ("max_per_day", "max_per_week", "cap_service")
 
     def save_model(
         self, request: HttpRequest, obj: FrequencyPolicy, form: Any, change: bool
@@ -255,15 +259,9 @@ class FrequencyPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(SunsetPolicy)
-class SunsetPolicyAdmin(admin.ModelAdmin):
+class SunsetPolicyAdmin(OneRowAdmin):
     list_display = ("__str__", "active", "updated_at")
     fields = ("active", "mails", "days", "grace_days")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return not SunsetPolicy.objects.exists()
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class PropositionRuleInline(admin.TabularInline):

@@ -11,15 +11,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from core.http import client_ip, user_agent
-from core.mail import mail_defaults
+from core.http import client_ip, customer_page, user_agent
 from core.ratelimit import RateLimited, ip_bucket, rate_limit_hit
 from profiles.models import ChangeSource, Profile
 from profiles.selectors import profile_export
@@ -48,13 +46,7 @@ def _language(request: HttpRequest, profile: Profile | None = None) -> str:
     return language
 
 
-def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
-    language = translation.get_language()
-    response = render(request, template, {**mail_defaults(language), **context}, status=status)
-    response["Content-Language"] = language
-    # Pages reached with a customer's token show their data: never in a shared cache.
-    response["Cache-Control"] = "private, no-store"
-    return response
+_page = customer_page
 
 
 def _public_topics():  # type: ignore[no-untyped-def]

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -18,3 +18,21 @@ def client_ip(request: HttpRequest) -> str | None:
 
 def user_agent(request: HttpRequest) -> str:
     return request.META.get("HTTP_USER_AGENT", "")[:500]
+
+
+def customer_page(
+    request: HttpRequest, template: str, context: dict, status: int = 200
+) -> HttpResponse:
+    """A page a customer reaches (often with a token): rendered in the active language,
+    with what every mail's footer shows, and never kept in a shared cache."""
+    from django.shortcuts import render
+    from django.utils import translation
+
+    from .mail import mail_defaults
+
+    language = translation.get_language()
+    response = render(request, template, {**mail_defaults(language), **context}, status=status)
+    response["Content-Language"] = language
+    # Pages reached with a customer's token show their data: never in a shared cache.
+    response["Cache-Control"] = "private, no-store"
+    return response

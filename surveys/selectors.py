@@ -12,6 +12,18 @@ from profiles.models import Profile
 from .models import Answer, Invitation, Survey, SurveyKind
 from .services import NpsFigures
 
+# The NPS groups counted in SQL (the same borders as services.nps_group).
+NPS_COUNTS = {
+    "responses": Count("id"),
+    "promoters": Count("id", filter=Q(score__gte=9)),
+    "passives": Count("id", filter=Q(score__gte=7, score__lte=8)),
+    "detractors": Count("id", filter=Q(score__lte=6)),
+}
+
+
+def _figures(row: Any) -> NpsFigures:
+    return NpsFigures(**{name: row[name] for name in NPS_COUNTS})
+
 
 def nps_answers(
     *, start: dt.date | None = None, end: dt.date | None = None, profiles: QuerySet | None = None
@@ -30,18 +42,8 @@ def nps_report(
     *, start: dt.date | None, end: dt.date | None, profiles: QuerySet | None = None
 ) -> dict[str, Any]:
     """Counts and NPS over a period (inclusive dates), optionally for a selection."""
-    rows = nps_answers(start=start, end=end, profiles=profiles).aggregate(
-        responses=Count("id"),
-        promoters=Count("id", filter=Q(score__gte=9)),
-        passives=Count("id", filter=Q(score__gte=7, score__lte=8)),
-        detractors=Count("id", filter=Q(score__lte=6)),
-    )
-    return NpsFigures(
-        responses=rows["responses"],
-        promoters=rows["promoters"],
-        passives=rows["passives"],
-        detractors=rows["detractors"],
-    ).as_dict()
+    rows = nps_answers(start=start, end=end, profiles=profiles).aggregate(**NPS_COUNTS)
+    return _figures(rows).as_dict()
 
 
 def nps_by_month(*, months: int = 12, profiles: QuerySet | None = None) -> list[dict[str, Any]]:
@@ -52,24 +54,10 @@ def nps_by_month(*, months: int = 12, profiles: QuerySet | None = None) -> list[
         nps_answers(start=since, profiles=profiles)
         .annotate(month=TruncMonth("submitted_at"))
         .values("month")
-        .annotate(
-            responses=Count("id"),
-            promoters=Count("id", filter=Q(score__gte=9)),
-            passives=Count("id", filter=Q(score__gte=7, score__lte=8)),
-            detractors=Count("id", filter=Q(score__lte=6)),
-        )
+        .annotate(**NPS_COUNTS)
         .order_by("month")
     )
-    result = []
-    for row in rows:
-        figures = NpsFigures(
-            responses=row["responses"],
-            promoters=row["promoters"],
-            passives=row["passives"],
-            detractors=row["detractors"],
-        )
-        result.append({"month": row["month"].strftime("%Y-%m"), **figures.as_dict()})
-    return result
+    return [{"month": row["month"].strftime("%Y-%m"), **_figures(row).as_dict()} for row in rows]
 
 
 def attribution_by_channel(*, months: int = 12) -> dict[str, Any]:

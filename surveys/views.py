@@ -9,12 +9,11 @@ import random
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.views.decorators.http import require_http_methods
 
-from core.mail import mail_defaults
+from core.http import customer_page
 
 from .models import Answer, Invitation, SurveyKind
 from .services import NPS_SCALE, AlreadyAnswered, answer_submit, invitation_lookup
@@ -31,10 +30,7 @@ def _invitation(request: HttpRequest, token: str) -> Invitation:
 
 
 def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
-    language = translation.get_language()
-    response = render(request, template, {**mail_defaults(language), **context}, status=status)
-    response["Content-Language"] = language
-    response["Cache-Control"] = "private, no-store"
+    response = customer_page(request, template, context, status)
     response["X-Robots-Tag"] = "noindex"
     return response
 
