@@ -30,7 +30,7 @@ from .models import (
     Template,
 )
 from .propositions import propositions_for
-from .rendering import RenderError, render, template_check
+from .rendering import RenderError, preview_context, render, template_check
 
 # Good practice: at least 3 and at most 8 live campaigns besides the basic lifecycle ones.
 GOOD_PRACTICE = (3, 8)
@@ -165,7 +165,9 @@ class CampaignAdmin(admin.ModelAdmin):
             )
             return TemplateResponse(request, "admin/campaigns/preview.html", context)
         offers = propositions_for(profile)
-        extra = {"proposition": offers[0].shown(language)} if offers else {}
+        extra = preview_context(campaign, profile, language)
+        if offers:
+            extra["proposition"] = offers[0].shown(language)
         try:
             rendered = render(template, profile, campaign, extra)
         except RenderError as exc:

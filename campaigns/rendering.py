@@ -36,10 +36,26 @@ _inliner = css_inline.CSSInliner(keep_style_tags=True)
 # name → function(send, language) giving more values for the templates of that send (the
 # apps above campaigns plug in here: the surveys app adds the survey links).
 template_contexts: dict[str, Callable[[Any, str], dict[str, Any]]] = {}
+# name → function(campaign, profile, language): the same values for the admin's preview
+# and test mail, where there is no send, made without recording anything.
+template_previews: dict[str, Callable[[Campaign, Profile, str], dict[str, Any]]] = {}
 
 
-def register_template_context(name: str, func: Callable[[Any, str], dict[str, Any]]) -> None:
+def register_template_context(
+    name: str,
+    func: Callable[[Any, str], dict[str, Any]],
+    preview: Callable[[Campaign, Profile, str], dict[str, Any]] | None = None,
+) -> None:
     template_contexts[name] = func
+    if preview is not None:
+        template_previews[name] = preview
+
+
+def preview_context(campaign: Campaign, profile: Profile, language: str) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    for provide in template_previews.values():
+        extra.update(provide(campaign, profile, language))
+    return extra
 
 
 @functools.lru_cache(maxsize=256)
@@ -67,9 +83,18 @@ def template_for(campaign: Campaign, language: str) -> Template | None:
     return templates.get(language) or templates.get("nl") or templates.get("en")
 
 
+def profile_activity(profile: Profile) -> Activity | None:
+    """The customer's open basket (and interests): from the row loaded with the profile
+    (`select_related("activity")`, as the sending batch does), else one query."""
+    try:
+        return profile.activity  # type: ignore[no-any-return]
+    except Activity.DoesNotExist:
+        return None
+
+
 def customer_context(profile: Profile) -> dict[str, Any]:
     """What a template may know of the customer."""
-    activity = Activity.objects.filter(profile=profile).first()
+    activity = profile_activity(profile)
     basket = [
         {
             "name": str(item.get("name") or item.get("product_id") or ""),

@@ -15,7 +15,9 @@ class SurveysConfig(AppConfig):
 
         from . import demo, selectors, services
 
-        register_template_context("survey", services.survey_context)
+        register_template_context(
+            "survey", services.survey_context, preview=services.survey_preview_context
+        )
         register_subscribe_question(
             SubscribeQuestion(
                 name="heard_of_us",

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from campaigns.models import Send
+from campaigns.models import Campaign, Send
 from core.tokens import token_from_nonce, token_nonce
 from core.urls import absolute_url
 from events.models import Event, EventType
@@ -23,6 +23,7 @@ from profiles.services import profile_update
 from .models import Answer, AnswerSource, Invitation, Survey, SurveyKind
 
 TOKEN_PURPOSE = "survey"  # noqa: S105 - an HMAC purpose, not a secret
+PREVIEW_PURPOSE = "survey-preview"
 SURVEY_ANSWERED = "Survey Answered"
 NPS_SCALE = range(11)
 
@@ -83,9 +84,31 @@ def invitation_token(invitation: Invitation) -> str:
     return f"{invitation.nonce}.{token_from_nonce(invitation.nonce, TOKEN_PURPOSE)}"
 
 
-def link_for(invitation: Invitation, score: int | None = None) -> str:
-    url = absolute_url("surveys:answer", token=invitation_token(invitation))
+def _link(token: str, score: int | None = None) -> str:
+    url = absolute_url("surveys:answer", token=token)
     return f"{url}?score={score}" if score is not None else url
+
+
+def link_for(invitation: Invitation, score: int | None = None) -> str:
+    return _link(invitation_token(invitation), score)
+
+
+def preview_token(survey: Survey) -> str:
+    """The token of a preview or test mail's survey links: it names the survey, never a
+    customer or an invitation (another purpose, so it can never pass for one), and opens
+    the survey marked as a preview that records nothing."""
+    nonce = f"preview-{survey.pk}"
+    return f"{nonce}.{token_from_nonce(nonce, PREVIEW_PURPOSE)}"
+
+
+def preview_lookup(token: str) -> Survey | None:
+    nonce, _sep, mac = token.partition(".")
+    survey_id = nonce.removeprefix("preview-")
+    if survey_id == nonce or not survey_id.isdigit() or len(nonce) > 32:
+        return None
+    if not hmac.compare_digest(token_from_nonce(nonce, PREVIEW_PURPOSE), mac):
+        return None
+    return Survey.objects.filter(pk=int(survey_id)).first()
 
 
 def invitation_create(
@@ -117,14 +140,25 @@ def survey_context(send: Send, language: str) -> dict[str, Any]:
     if survey is None:
         return {}
     invitation = invitation_create(survey=survey, profile=send.profile, now=send.due_at, send=send)
+    return {"survey": _survey_links(survey, invitation_token(invitation), language)}
+
+
+def survey_preview_context(campaign: Campaign, profile: Profile, language: str) -> dict[str, Any]:
+    """The same values for the admin's preview and test mail, with sample links
+    (preview_token) instead of an invitation: nothing is created or recorded."""
+    survey = Survey.objects.filter(invitation_campaign=campaign, active=True).first()
+    if survey is None:
+        return {}
+    return {"survey": _survey_links(survey, preview_token(survey), language)}
+
+
+def _survey_links(survey: Survey, token: str, language: str) -> dict[str, Any]:
     with translation.override(language):
         question = survey.question
-    context: dict[str, Any] = {"question": question, "url": link_for(invitation)}
+    context: dict[str, Any] = {"question": question, "url": _link(token)}
     if survey.kind == SurveyKind.NPS:
-        context["scale"] = [
-            {"score": score, "url": link_for(invitation, score)} for score in NPS_SCALE
-        ]
-    return {"survey": context}
+        context["scale"] = [{"score": score, "url": _link(token, score)} for score in NPS_SCALE]
+    return context
 
 
 # --- Answers ----------------------------------------------------------------------------

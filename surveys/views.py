@@ -6,6 +6,8 @@ lands on a thank-you page. One answer per invitation.
 """
 
 import random
+from collections.abc import Mapping
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -15,8 +17,15 @@ from django.views.decorators.http import require_http_methods
 
 from core.http import customer_page
 
-from .models import Answer, Invitation, SurveyKind
-from .services import NPS_SCALE, AlreadyAnswered, answer_submit, invitation_lookup
+from .models import Answer, Invitation, Survey, SurveyKind
+from .services import (
+    NPS_SCALE,
+    AlreadyAnswered,
+    answer_clean,
+    answer_submit,
+    invitation_lookup,
+    preview_lookup,
+)
 
 
 def _invitation(request: HttpRequest, token: str) -> Invitation:
@@ -37,6 +46,9 @@ def _page(request: HttpRequest, template: str, context: dict, status: int = 200)
 
 @require_http_methods(["GET", "POST"])
 def answer(request: HttpRequest, token: str) -> HttpResponse:
+    sample = preview_lookup(token)
+    if sample is not None:
+        return _preview(request, sample)
     invitation = _invitation(request, token)
     survey = invitation.survey
     if Answer.objects.filter(invitation=invitation).exists():
@@ -58,6 +70,16 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
             errors = exc.message_dict
         else:
             return HttpResponseRedirect(reverse("surveys:thanks", kwargs={"token": token}))
+    return _answer_page(request, "surveys/answer.html", survey, values, errors)
+
+
+def _answer_page(
+    request: HttpRequest,
+    template: str,
+    survey: Survey,
+    values: Mapping[str, Any],
+    errors: dict[str, list[str]],
+) -> HttpResponse:
     options = [{"key": o["key"], "label": survey.option_label(o["key"])} for o in survey.options]
     if survey.kind == SurveyKind.ATTRIBUTION:
         # Shown in random order, so the first option does not win by position; "other" last.
@@ -66,7 +88,7 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
     chosen = str(values.get("score", ""))
     return _page(
         request,
-        "surveys/answer.html",
+        template,
         {
             "survey": survey,
             "kind": survey.kind,
@@ -86,3 +108,18 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
     if not Answer.objects.filter(invitation=invitation).exists():
         return HttpResponseRedirect(reverse("surveys:answer", kwargs={"token": token}))
     return _page(request, "surveys/thanks.html", {"survey": invitation.survey})
+
+
+def _preview(request: HttpRequest, survey: Survey) -> HttpResponse:
+    """A preview or test mail's sample link: the survey as a customer would see it, marked
+    as a preview; a submitted answer is checked, then thanked for, and never recorded."""
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        try:
+            answer_clean(survey, request.POST)
+        except ValidationError as exc:
+            errors = exc.message_dict
+        else:
+            return _page(request, "surveys/thanks_preview.html", {"survey": survey})
+    values = request.POST if request.method == "POST" else request.GET
+    return _answer_page(request, "surveys/answer_preview.html", survey, values, errors)
