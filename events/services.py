@@ -3,14 +3,15 @@
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Case, Value, When
 
 from consent.models import Source
-from consent.services import consent_withdraw, soft_opt_in_grant
+from consent.services import consent_withdraw, soft_opt_in_grant_many
 from profiles.models import ChangeSource, Profile
 from profiles.services import OWN_KEY_PREFIX, profile_create, profile_rekey, profile_update
 from profiles.validation import language_normalise, timezone_validate
@@ -144,15 +145,38 @@ def _owner(
     return profiles.get(user_id) if user_id else None
 
 
-def _attach(*, profile: Profile, ids: Iterable[str]) -> int:
-    """Give a customer the events they made before we knew them (a basket filled before
-    login counts)."""
-    ids = [i for i in ids if i]
-    if not ids:
-        return 0
-    return Event.objects.filter(profile=None, anonymous_id__in=ids).update(
-        profile=profile, user_id=profile.user_id
-    ) + Event.objects.filter(profile=None, user_id__in=ids).update(profile=profile)
+def _aliases_store(links: dict[str, str]) -> dict[str, str]:
+    """Keep the batch's new links (an anonymous or earlier id → a user id) and return what
+    the table now says for them: the first link ever made for an id stands."""
+    if not links:
+        return {}
+    Alias.objects.bulk_create(
+        [Alias(previous_id=previous, user_id=user_id) for previous, user_id in links.items()],
+        ignore_conflicts=True,
+    )
+    return dict(
+        Alias.objects.filter(previous_id__in=list(links)).values_list("previous_id", "user_id")
+    )
+
+
+def _attach(owners: dict[str, Profile]) -> set[int]:
+    """Give customers the events they made before we knew them (a basket filled before
+    login counts): `owners` maps an anonymous id or earlier user id to its customer. Two
+    UPDATEs for the whole batch; returns the customers concerned."""
+    if not owners:
+        return set()
+    by_anonymous_id = Event.objects.filter(profile=None, anonymous_id__in=list(owners)).exclude(
+        anonymous_id=""
+    )
+    by_anonymous_id.update(
+        profile_id=Case(*[When(anonymous_id=k, then=Value(p.pk)) for k, p in owners.items()]),
+        user_id=Case(*[When(anonymous_id=k, then=Value(p.user_id)) for k, p in owners.items()]),
+    )
+    by_user_id = Event.objects.filter(profile=None, user_id__in=list(owners)).exclude(user_id="")
+    by_user_id.update(
+        profile_id=Case(*[When(user_id=k, then=Value(p.pk)) for k, p in owners.items()])
+    )
+    return {profile.pk for profile in owners.values()}
 
 
 def _insert(rows: list[tuple[Any, ...]]) -> set[str]:
@@ -223,26 +247,23 @@ def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> i
     )
     touched: set[int] = set()
 
+    links: dict[str, str] = {}  # anonymous or earlier id → user id, as the batch says
+    attach: dict[str, str] = {}  # id whose earlier events go to → user id
     for message in messages:
         if message.type == "identify" and message.user_id:
-            profile = _identify(message, profiles, now)
+            _identify(message, profiles, now)
             if message.anonymous_id:
-                Alias.objects.get_or_create(
-                    previous_id=message.anonymous_id, defaults={"user_id": message.user_id}
-                )
-                aliases[message.anonymous_id] = message.user_id
-            if profile is not None and _attach(
-                profile=profile, ids=[message.anonymous_id, message.user_id]
-            ):
-                touched.add(profile.pk)
+                links.setdefault(message.anonymous_id, message.user_id)
+            for earlier in (message.anonymous_id, message.user_id):
+                if earlier:
+                    attach.setdefault(earlier, message.user_id)
         elif message.type == "alias":
-            Alias.objects.get_or_create(
-                previous_id=message.previous_id, defaults={"user_id": message.user_id}
-            )
-            aliases[message.previous_id] = message.user_id
-            profile = profiles.get(message.user_id)
-            if profile is not None and _attach(profile=profile, ids=[message.previous_id]):
-                touched.add(profile.pk)
+            links.setdefault(message.previous_id, message.user_id)
+            attach.setdefault(message.previous_id, message.user_id)
+    aliases.update(_aliases_store(links))
+    touched |= _attach(
+        {earlier: profiles[user_id] for earlier, user_id in attach.items() if user_id in profiles}
+    )
 
     rows = []
     owners: dict[str, Profile | None] = {}
@@ -270,28 +291,36 @@ def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> i
         )
     new_ids = _insert(rows) if rows else set()
 
+    orders = []
     for m in messages:
         owner = owners[m.message_id]
         if owner is None or m.message_id not in new_ids:
             continue
         touched.add(owner.pk)
         if m.type == "track" and m.name == ORDER_COMPLETED:
-            _checkout_consent(owner, m, now)
+            orders.append((owner, m))
+    _checkout_consent(orders, now)
     if touched:
         rollups_refresh.delay_on_commit(sorted(touched))
     return len(new_ids)
 
 
-def _checkout_consent(profile: Profile, message: Message, now: dt.datetime) -> None:
-    """An order whose checkout offered an opt-out: the soft opt-in, or the customer's no."""
-    props = message.properties
-    if any(props.get(key) is True for key in OPTED_OUT):
-        from consent.models import Category, Topic
+def _checkout_consent(orders: list[tuple[Profile, Message]], now: dt.datetime) -> None:
+    """Orders whose checkout offered an opt-out: the soft opt-in, or the customer's no —
+    in the batch's order, the soft opt-ins between two noes granted together."""
+    from consent.models import Category, Topic
 
-        for topic in Topic.objects.filter(category=Category.COMMERCIAL, soft_opt_in_allowed=True):
-            consent_withdraw(profile=profile, topic=topic, now=now, source=Source.ORDER)
-    elif any(props.get(key) is True for key in OPT_OUT_OFFERED):
-        order = props.get("order_id") or props.get("orderId") or ""
-        soft_opt_in_grant(
-            profile=profile, now=now, source=Source.ORDER, note=f"order {order}".strip()
-        )
+    grants: list[tuple[Profile, str]] = []
+    for profile, message in orders:
+        props = message.properties
+        if any(props.get(key) is True for key in OPTED_OUT):
+            soft_opt_in_grant_many(grants, now=now, source=Source.ORDER)
+            grants = []
+            for topic in Topic.objects.filter(
+                category=Category.COMMERCIAL, soft_opt_in_allowed=True
+            ):
+                consent_withdraw(profile=profile, topic=topic, now=now, source=Source.ORDER)
+        elif any(props.get(key) is True for key in OPT_OUT_OFFERED):
+            order = props.get("order_id") or props.get("orderId") or ""
+            grants.append((profile, f"order {order}".strip()))
+    soft_opt_in_grant_many(grants, now=now, source=Source.ORDER)

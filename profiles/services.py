@@ -143,7 +143,6 @@ def changes_apply(profile: Profile, clean: Mapping[str, Any]) -> dict[str, list[
     return changes
 
 
-@transaction.atomic
 def profile_update(
     *,
     profile: Profile,
@@ -174,14 +173,15 @@ def profile_update(
         raise _email_taken_error()
     changes = changes_apply(profile, clean)
     if not changes:
-        return {}
-    _save(profile, update_fields=[*changes, "updated_at"])
-    ProfileChange.objects.create(
-        profile=profile, changed_at=now, source=source, actor=actor, changes=changes, note=note
-    )
-    if "email" in changes:
-        registry.address_changed([profile])
-    profile_changes_emit([(profile, False, changes)], source=source, now=now)
+        return {}  # nothing to write: no transaction either (an event batch's identify)
+    with transaction.atomic():
+        _save(profile, update_fields=[*changes, "updated_at"])
+        ProfileChange.objects.create(
+            profile=profile, changed_at=now, source=source, actor=actor, changes=changes, note=note
+        )
+        if "email" in changes:
+            registry.address_changed([profile])
+        profile_changes_emit([(profile, False, changes)], source=source, now=now)
     return changes
 
 

@@ -14,6 +14,7 @@ from profiles.models import ChangeSource, Profile, ProfileChange
 from ..models import (
     Action,
     Category,
+    ConsentEvent,
     ConsentState,
     ConsentText,
     ContactPreference,
@@ -23,9 +24,9 @@ from ..models import (
     SuppressionReason,
     Topic,
 )
-from .ledger import ledger_append, profile_lock, state_get
+from .ledger import ledger_append, ledger_append_many, profile_lock, profiles_lock, state_get
 from .opt_in import SubscriptionOutcome, opt_ins_close, subscription_request
-from .suppression import suppression_active, suppression_add
+from .suppression import suppressed_profile_ids, suppression_add
 
 
 def topic_is_on(topic: Topic, status: str) -> bool:
@@ -178,35 +179,65 @@ def soft_opt_in_grant(
     """The existing-customer exception after an order where an opt-out was offered: grant
     it for the topics that allow it, unless the customer ever said no (a withdrawal, an
     unsubscribe from everything, a complaint). Returns the topics granted."""
-    if profile.erased_at:
-        return []
+    return soft_opt_in_grant_many([(profile, note)], now=now, source=source).get(profile.pk, [])
+
+
+@transaction.atomic
+def soft_opt_in_grant_many(
+    grants: Iterable[tuple[Profile, str]], *, now: dt.datetime, source: str = Source.ORDER
+) -> dict[int, list[Topic]]:
+    """soft_opt_in_grant for many (customer, note) at once — the orders of an event batch —
+    in a fixed number of queries. Returns the topics granted per profile id."""
+    notes: dict[int, tuple[Profile, str]] = {}
+    for profile, note in grants:
+        if not profile.erased_at:
+            notes.setdefault(profile.pk, (profile, note))
+    if not notes:
+        return {}
     topics = list(Topic.objects.filter(category=Category.COMMERCIAL, soft_opt_in_allowed=True))
     decided = set(
-        ConsentState.objects.filter(profile=profile, topic__in=topics)
+        ConsentState.objects.filter(profile_id__in=notes, topic__in=topics)
         .exclude(status__in=[Status.NONE, Status.PENDING])
-        .values_list("topic_id", flat=True)
+        .values_list("profile_id", "topic_id")
     )
-    if all(topic.pk in decided for topic in topics):
-        return []  # a repeat order: nothing left to grant, no lock needed
-    if suppression_active(profile):
-        return []
-    profile_lock(profile)
-    granted = []
-    for topic in topics:
-        if topic.pk in decided:
-            continue
-        state = state_get(profile, topic)
-        if state is None or state.status in (Status.NONE, Status.PENDING):
-            ledger_append(
-                profile=profile,
-                topic=topic,
-                action=Action.SOFT_OPT_IN,
-                now=now,
-                source=source,
-                consent_text_id=topic.current_text_id,
-                note=note or "opt-out offered at checkout",
+    # A repeat order has nothing left to grant: no lock, no further query.
+    open_ = [
+        profile
+        for profile, _note in notes.values()
+        if any((profile.pk, topic.pk) not in decided for topic in topics)
+    ]
+    if not open_:
+        return {}
+    suppressed = suppressed_profile_ids(open_)
+    open_ = [profile for profile in open_ if profile.pk not in suppressed]
+    profiles_lock(profile.pk for profile in open_)
+    # Read again under the locks: a withdrawal may have landed in between.
+    current = dict(
+        (((profile_id, topic_id), status))
+        for profile_id, topic_id, status in ConsentState.objects.filter(
+            profile_id__in=[p.pk for p in open_], topic__in=topics
+        ).values_list("profile_id", "topic_id", "status")
+    )
+    events: list[ConsentEvent] = []
+    granted: dict[int, list[Topic]] = {}
+    for profile in open_:
+        for topic in topics:
+            if current.get((profile.pk, topic.pk), Status.NONE) not in (
+                Status.NONE,
+                Status.PENDING,
+            ):
+                continue
+            events.append(
+                ConsentEvent(
+                    profile=profile,
+                    topic=topic,
+                    action=Action.SOFT_OPT_IN,
+                    consent_text_id=topic.current_text_id,
+                    note=notes[profile.pk][1] or "opt-out offered at checkout",
+                )
             )
-            granted.append(topic)
+            granted.setdefault(profile.pk, []).append(topic)
+    ledger_append_many(events, source=source, now=now)
     return granted
 
 

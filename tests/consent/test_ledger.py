@@ -146,3 +146,28 @@ def test_a_transactional_test_with_ledger_rows_is_flushed_with_the_guards_back(
     assert len(_guard_triggers(connection)) >= 2  # ledger and consent texts
     with pytest.raises(DatabaseError), transaction.atomic():
         ConsentEvent.objects.all().delete()
+
+
+def test_a_grant_behind_a_later_ledger_entry_is_folded_in_time_order(customer, newsletter):
+    """soft_opt_in_grant writes for many customers at once by folding onto the stored
+    state; where the ledger already has a later entry (a clock set back), the state must
+    still be the whole ledger in time order."""
+    import datetime as dt
+
+    from consent.services import soft_opt_in_grant
+
+    later = NOW + dt.timedelta(hours=1)
+    ledger_append(
+        profile=customer, topic=newsletter, action=Action.REQUESTED, now=later, source=Source.FORM
+    )
+    assert soft_opt_in_grant(profile=customer, now=NOW) == [newsletter]
+
+    stored = ConsentState.objects.get(profile=customer, topic=newsletter)
+    rebuilt = state_rebuild(profile=customer, topic=newsletter)
+    fields = ("status", "basis", "requested_at", "confirmed_at", "updated_at")
+    assert [getattr(stored, f) for f in fields] == [getattr(rebuilt, f) for f in fields]
+    assert (stored.status, stored.basis, stored.updated_at) == (
+        Status.CONFIRMED,
+        "soft_opt_in",
+        later,
+    )

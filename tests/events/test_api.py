@@ -8,7 +8,7 @@ import json
 import pytest
 
 from core.apikeys import api_key_create
-from events.models import Event
+from events.models import Activity, Event
 from profiles.models import Profile
 from tests.factories import ProfileFactory
 
@@ -344,3 +344,101 @@ def test_an_erased_address_identified_again_is_not_contactable(send):
     newsletter = Topic.objects.get(key="newsletter")
     assert not send_permission(profile=returned, topic=newsletter, now=timezone.now()).allowed
     assert not returned.consents.exists()
+
+
+def test_one_batch_links_the_anonymous_events_of_several_customers(send):
+    ProfileFactory(user_id="u2", email="bas@example.com")
+    send(
+        "batch",
+        {
+            "batch": [
+                track(1, userId=None, anonymousId="a1", event="Product Added"),
+                track(2, userId=None, anonymousId="a2", event="Product Added"),
+                track(3, userId=None, anonymousId="a3", event="Product Viewed"),
+            ]
+        },
+    )
+    send(
+        "batch",
+        {
+            "batch": [
+                {
+                    "type": "identify",
+                    "userId": "u1",
+                    "anonymousId": "a1",
+                    "traits": {"email": "anna@example.com"},
+                    "messageId": "m4",
+                },
+                {"type": "alias", "userId": "u2", "previousId": "a2", "messageId": "m5"},
+                # a later claim on a1 does not move what the first link gave to u1
+                {"type": "alias", "userId": "u2", "previousId": "a1", "messageId": "m6"},
+                track(7, userId=None, anonymousId="a1", event="Product Viewed"),
+            ]
+        },
+    )
+    u1, u2 = Profile.objects.get(user_id="u1"), Profile.objects.get(user_id="u2")
+    owned = dict(Event.objects.values_list("message_id", "profile"))
+    assert owned == {
+        "m1": u1.pk,
+        "m2": u2.pk,
+        "m3": None,  # a3 was never linked to anyone
+        "m4": u1.pk,
+        "m5": u2.pk,
+        "m6": u2.pk,
+        "m7": u1.pk,
+    }
+    assert Event.objects.get(message_id="m1").user_id == "u1"
+    baskets = dict(Activity.objects.values_list("profile__user_id", "last_basket_at"))
+    assert baskets["u1"] is not None and baskets["u2"] is not None  # the baskets count
+
+
+def test_a_batch_of_orders_grants_soft_opt_ins_and_honours_a_no_in_order(send):
+    from consent.models import ConsentEvent, ConsentState, Topic
+    from profiles.models import WebhookDelivery, WebhookEndpoint
+
+    WebhookEndpoint.objects.create(
+        name="CRM", url="https://crm.example/hook", events=["consent.changed"]
+    )
+    for user_id in ("u1", "u2", "u3"):
+        ProfileFactory(user_id=user_id, email=f"{user_id}@example.com")
+
+    def order(n, user_id, **props):
+        return track(
+            n,
+            userId=user_id,
+            event="Order Completed",
+            properties={"order_id": f"10{n}", "total": 20, **props},
+        )
+
+    offered = {"marketing_opt_out_offered": True}
+    response = send(
+        "batch",
+        {
+            "batch": [
+                order(1, "u1", **offered),
+                order(2, "u2", **offered),
+                order(3, "u2", **offered, marketing_opt_out=True),  # then said no
+                order(4, "u3", **offered),
+                order(5, "u3", **offered),  # a second order grants nothing new
+            ]
+        },
+    )
+    assert response.status_code == 200
+    newsletter = Topic.objects.get(key="newsletter")
+    ledger = list(
+        ConsentEvent.objects.filter(topic=newsletter)
+        .order_by("id")
+        .values_list("profile__user_id", "action")
+    )
+    assert ledger == [
+        ("u1", "soft_opt_in"),
+        ("u2", "soft_opt_in"),
+        ("u2", "withdrawn"),
+        ("u3", "soft_opt_in"),
+    ]
+    assert ConsentEvent.objects.filter(profile__user_id="u1").get().note == "order 101"
+    states = dict(
+        ConsentState.objects.filter(topic=newsletter).values_list("profile__user_id", "status")
+    )
+    assert states == {"u1": "confirmed", "u2": "withdrawn", "u3": "confirmed"}
+    assert WebhookDelivery.objects.filter(event="consent.changed").count() == len(ledger)
