@@ -157,6 +157,8 @@ class Reason(models.TextChoices):
     NO_TEMPLATE = "no_template", _("no template (or it does not render)")
     NO_PROPOSITION = "no_proposition", _("nothing to offer")
     REFUSED = "refused", _("mail server refused")
+    # Status "unknown": handed to the mail server by a worker that died before it heard back.
+    WORKER_LOST = "worker_lost", _("worker lost while handing the mail over")
 
 
 class Send(models.Model):
@@ -186,7 +188,13 @@ class Send(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "profile", "occurrence"], name="send_once_per_occurrence"
-            )
+            ),
+            # A mail that did not (surely) go out always says why: the admin and the
+            # customer's timeline show it.
+            models.CheckConstraint(
+                condition=~models.Q(status__in=["skipped", "unknown"], reason=""),
+                name="send_not_sent_has_reason",
+            ),
         ]
         indexes = [
             models.Index(

@@ -76,15 +76,18 @@ def deliveries_timeline(profile: Profile, limit: int) -> list[Any]:
                 url=reverse("admin:campaigns_delivery_change", args=[delivery.pk]),
             )
         )
+    # Not sent, and handed over by a worker that died (sent or not: nobody knows).
     for send in (
-        Send.objects.filter(profile=profile, status="skipped")
+        Send.objects.filter(profile=profile, status__in=["skipped", "unknown"])
         .select_related("campaign")
         .order_by("-finished_at")[:limit]
     ):
         items.append(
             TimelineItem(
                 at=send.finished_at or send.due_at,
-                kind=gettext("mail not sent"),
+                kind=gettext("mail not sent")
+                if send.status == "skipped"
+                else gettext("mail, outcome unknown"),
                 title=send.campaign.name,
                 detail=send.get_reason_display(),
             )

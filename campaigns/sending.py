@@ -117,7 +117,9 @@ def sends_recover(*, now: dt.datetime) -> dict[str, int]:
     requeued = stale.filter(sending_at=None).update(
         status=SendStatus.SCHEDULED, claim=None, claimed_at=None
     )
-    unknown = stale.exclude(sending_at=None).update(status=SendStatus.UNKNOWN, finished_at=now)
+    unknown = stale.exclude(sending_at=None).update(
+        status=SendStatus.UNKNOWN, reason=Reason.WORKER_LOST, finished_at=now
+    )
     if unknown:
         logger.warning("%s sends were handed to the mail server by a worker that died", unknown)
     return {"requeued": requeued, "unknown": unknown}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 from django.core import mail
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 
 from campaigns import sending
 from campaigns.models import Delivery, Send
@@ -248,14 +248,35 @@ def test_a_worker_that_died_after_handing_over_never_sends_twice_and_says_so(ann
     assert report["recovered"] == {"requeued": 0, "unknown": 1}
     assert mail.outbox == []
     send = send_of(anna, "welcome")
-    assert (send.status, send.finished_at) == ("unknown", claimed_at + dt.timedelta(minutes=11))
+    assert (send.status, send.reason, send.finished_at) == (
+        "unknown",
+        "worker_lost",
+        claimed_at + dt.timedelta(minutes=11),
+    )
     assert not Delivery.objects.exists()
     tick(claimed_at + dt.timedelta(hours=1))
     assert mail.outbox == []
-    # The marketer's list of sends says what happened.
+    # The marketer's list of sends says what happened …
     page = marketer_client.get("/admin/campaigns/send/", HTTP_ACCEPT_LANGUAGE="nl")
     assert page.status_code == 200
     assert "onbekend (worker weggevallen tijdens verzenden)" in page.content.decode()
+    # … and so does the customer's timeline, with the reason.
+    page = marketer_client.get(
+        f"/admin/profiles/profile/{anna.pk}/change/", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    timeline = page.content.decode()[page.content.decode().index('class="timeline"') :]
+    assert "mail, outcome unknown" in timeline
+    assert "worker lost while handing the mail over" in timeline
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_send_that_ends_unsent_without_a_reason(anna):
+    only_campaigns("welcome")
+    confirm(anna, when=at())
+    sends_schedule(now=at(minutes=1))
+    for status in ("skipped", "unknown"):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Send.objects.filter(profile=anna).update(status=status, reason="")
 
 
 # --- A worker still busy when its claim runs out ------------------------------------------
