@@ -516,6 +516,7 @@ def data_generate(
 # one pass with a time-zone conversion per row instead of one query per zone, the NPS
 # "first time" as the customer's earliest order instead of NOT EXISTS an earlier one.
 # Sends this pass made (created_at = now) do not count as "already sent" for re-entry.
+# Erased customers (their bare events and ledger rows stay) get nothing.
 
 _WINDOW = "BETWEEN %(now)s - c.delay - c.late_cutoff AND %(now)s - c.delay"
 _ONCE = "CASE WHEN c.reentry = 'once' THEN 'once' ELSE "
@@ -526,17 +527,20 @@ HAND_SQL: dict[str, str] = {
         FROM campaigns_campaign c
         JOIN consent_consentevent e ON e.topic_id = c.topic_id AND e.action = 'confirmed'
              AND e.occurred_at {_WINDOW}
+        JOIN profiles_profile p ON p.id = e.profile_id AND p.erased_at IS NULL
         WHERE c.id = %(campaign)s""",
     "basket": f"""
         SELECT c.id, a.profile_id, {_ONCE} 'basket:' || a.last_basket_at::text END
         FROM campaigns_campaign c
         JOIN events_activity a ON a.last_basket_at {_WINDOW} AND a.basket <> '[]'::jsonb
+        JOIN profiles_profile p ON p.id = a.profile_id AND p.erased_at IS NULL
         WHERE c.id = %(campaign)s""",
     "event": f"""
         SELECT c.id, e.profile_id, {_ONCE} 'event:' || e.id END
         FROM campaigns_campaign c
         JOIN events_event e ON e.name = c.trigger_event AND e.profile_id IS NOT NULL
              AND e.timestamp {_WINDOW}
+        JOIN profiles_profile p ON p.id = e.profile_id AND p.erased_at IS NULL
         WHERE c.id = %(campaign)s AND c.reentry <> 'days'""",
     "first_event": f"""
         SELECT c.id, f.profile_id, 'at:' || f.first_at::text
@@ -547,6 +551,7 @@ HAND_SQL: dict[str, str] = {
                 SELECT w.profile_id FROM events_event w
                 WHERE w.name = c.trigger_event AND w.timestamp {_WINDOW})
             GROUP BY e.profile_id) AS f ON f.first_at {_WINDOW}
+        JOIN profiles_profile p ON p.id = f.profile_id AND p.erased_at IS NULL
         WHERE c.id = %(campaign)s AND c.reentry = 'days' AND NOT EXISTS (
             SELECT 1 FROM campaigns_send s
             WHERE s.campaign_id = c.id AND s.profile_id = f.profile_id

@@ -141,8 +141,13 @@ def _window(campaign: Campaign, now: dt.datetime) -> tuple[dt.datetime, dt.datet
 
 def _event_sends(campaign: Campaign, now: dt.datetime) -> int:
     start, end = _window(campaign, now)
+    # Erasure keeps an erased customer's bare events, linked to the tombstone.
     events = Event.objects.filter(
-        name=campaign.trigger_event, profile__isnull=False, timestamp__gte=start, timestamp__lte=end
+        name=campaign.trigger_event,
+        profile__erased_at=None,
+        profile__isnull=False,
+        timestamp__gte=start,
+        timestamp__lte=end,
     )
     if campaign.trigger == TriggerKind.FIRST_EVENT:
         earlier = Event.objects.filter(
@@ -174,9 +179,9 @@ def _event_sends(campaign: Campaign, now: dt.datetime) -> int:
 
 def _basket_sends(campaign: Campaign, now: dt.datetime) -> int:
     start, end = _window(campaign, now)
-    baskets = Activity.objects.filter(last_basket_at__gte=start, last_basket_at__lte=end).exclude(
-        basket=[]
-    )
+    baskets = Activity.objects.filter(
+        last_basket_at__gte=start, last_basket_at__lte=end, profile__erased_at=None
+    ).exclude(basket=[])
     return _insert(
         campaign,
         baskets,
@@ -189,11 +194,13 @@ def _basket_sends(campaign: Campaign, now: dt.datetime) -> int:
 
 def _consent_sends(campaign: Campaign, now: dt.datetime) -> int:
     start, end = _window(campaign, now)
+    # Erasure keeps the (scrubbed) ledger as proof, linked to the tombstone.
     confirmed = ConsentEvent.objects.filter(
         topic_id=campaign.topic_id,
         action=Action.CONFIRMED,
         occurred_at__gte=start,
         occurred_at__lte=end,
+        profile__erased_at=None,
     )
     return _insert(
         campaign,

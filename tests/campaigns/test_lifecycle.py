@@ -254,3 +254,32 @@ def test_the_mail_is_in_the_customers_language():
     [message] = sent_to("tom@example.com")
     assert message.subject == "Welcome, Tom!"
     assert "Unsubscribe" in message.alternatives[0][0]
+
+
+def test_an_erased_customer_gets_no_sends_from_what_they_did_before():
+    """Erasure keeps the bare events and the ledger (for the shop's figures and the
+    proof of consent), still linked to the tombstone: no trigger may turn them into
+    mail for it."""
+    from campaigns.models import Campaign
+    from profiles.services import profile_erase
+
+    Campaign.objects.create(
+        key="first-view",
+        name="Eerste bezoek",
+        topic=Campaign.objects.get(key="welcome").topic,
+        status="live",
+        trigger="first_event",
+        trigger_event="Product Viewed",
+    )
+    anna, bram = (ProfileFactory(first_name=name) for name in ("Anna", "Bram"))
+    for person in (anna, bram):
+        track(person, "Order Completed", at(days=-30), order_id=f"O-{person.pk}", total=50)
+        track(person, "Product Viewed", at(hours=-2), **product())
+        confirm(person, when=at(minutes=-10))
+    profile_erase(profile=anna, now=at(minutes=-5), source="admin")
+
+    tick(at())
+
+    made = set(Send.objects.filter(profile=bram).values_list("campaign__key", flat=True))
+    assert {"welcome", "cross-sell", "first-view"} <= made  # event, consent, first event
+    assert not Send.objects.filter(profile=anna).exists()
