@@ -3,25 +3,23 @@
 - **Claim** a bounded batch atomically: the rows are locked with SKIP LOCKED (PostgreSQL)
   and stamped with a claim id by a conditional UPDATE (status still "scheduled"), so two
   workers or two ticks never hold the same send.
-- **Re-check** at send time: the campaign is live, the late cut-off, exit events, the
-  selection, permission (consent or soft opt-in, suppression, pause, service-mail
-  choice — all through consent's `send_permission`), the send window in the customer's
-  time zone, and frequency. A failed check skips the send or defers it (a new due
-  time), always with its reason.
+- **Re-check** at send time (campaigns/recheck.py, on facts fetched for the whole
+  batch): the late cut-off, permission (consent or soft opt-in, suppression, pause,
+  service-mail choice — consent's `send_permission` rules), exit events, the selection,
+  the send window in the customer's time zone, and frequency. A failed check skips the
+  send or defers it (a new due time), always with its reason.
 - **Send** through the configured backend on one connection per batch. Right before the
-  mail server is called the send is marked "handed over"; a worker that dies after
-  that mark leaves the send "unknown" (visible, never sent twice), one that dies before
-  it leaves the send to be claimed again.
-- **Record** a delivery with the message id.
+  mail server is called the send is marked "handed over" (per mail, committed); a
+  worker that dies after that mark leaves the send "unknown" (visible, with its reason,
+  never sent twice), one that dies before it leaves the send to be claimed again.
+- **Record** the batch's deliveries with their message ids, in one insert.
 """
 
 import datetime as dt
 import logging
 import smtplib
 import uuid
-import zoneinfo
 from collections import defaultdict
-from dataclasses import dataclass
 from email.utils import make_msgid
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,28 +27,14 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
+from django.db.models import F
 
-from consent.models import Category, ContactPreference, Frequency
-from consent.selectors import send_permission
 from core.mail import TRANSIENT_MAIL_ERRORS
-from events.models import Activity, Event
-from profiles.models import Profile
-from profiles.selections import selection_profiles
 
-from .models import (
-    Campaign,
-    CampaignStatus,
-    Delivery,
-    FrequencyPolicy,
-    Reason,
-    Send,
-    SendStatus,
-    Template,
-    TriggerKind,
-)
+from .models import CampaignStatus, Delivery, Reason, Send, SendStatus, Template
 from .propositions import ORDER_COMPLETED, propositions_for
+from .recheck import BatchFacts, decide
 from .rendering import RenderError, render, template_contexts, template_for
-from .triggers import _offset
 
 logger = logging.getLogger(__name__)
 
@@ -58,26 +42,6 @@ BATCH = 100
 CLAIM_LOCK = 0x4B4C414D  # the advisory lock of the claim step ("KLAM")
 # A claim older than this without a result belongs to a worker that died.
 CLAIM_LEASE = dt.timedelta(minutes=10)
-PERMISSION_REASONS = {
-    "erased": Reason.ERASED,
-    "paused": Reason.PAUSED,
-    "no_service_mail": Reason.NO_SERVICE_MAIL,
-    "withdrawn": Reason.WITHDRAWN,
-    "no_consent": Reason.NO_CONSENT,
-    "soft_opt_in_not_allowed": Reason.NO_CONSENT,
-    "sunset": Reason.SUNSET,
-}
-CUSTOMER_CAPS = {
-    Frequency.WEEKLY: (1, dt.timedelta(days=7)),
-    Frequency.MONTHLY: (1, dt.timedelta(days=30)),
-}
-
-
-@dataclass
-class Decision:
-    action: str  # send, skip, defer
-    reason: str = ""
-    due_at: dt.datetime | None = None
 
 
 def sends_claim(*, now: dt.datetime, limit: int = BATCH) -> uuid.UUID | None:
@@ -125,126 +89,13 @@ def sends_recover(*, now: dt.datetime) -> dict[str, int]:
     return {"requeued": requeued, "unknown": unknown}
 
 
-def _local(profile: Profile, now: dt.datetime) -> dt.datetime:
-    try:
-        return now.astimezone(zoneinfo.ZoneInfo(profile.timezone))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return now.astimezone(zoneinfo.ZoneInfo(settings.TIME_ZONE))
-
-
-def _window_next(campaign: Campaign, profile: Profile, now: dt.datetime) -> dt.datetime | None:
-    """None when now is inside the campaign's send window in the customer's zone, else
-    the next moment the window opens."""
-    local = _local(profile, now)
-    start, end = campaign.window_start, campaign.window_end
-    if start <= local.time() < end:
-        return None
-    day = local.date() if local.time() < start else local.date() + dt.timedelta(days=1)
-    return dt.datetime.combine(day, start, tzinfo=local.tzinfo).astimezone(dt.UTC)
-
-
-class _Frequency:
-    """The mails each customer in a batch already got, to cap what this batch adds."""
-
-    def __init__(self, profile_ids: list[int], now: dt.datetime) -> None:
-        self.policy = FrequencyPolicy.current()
-        self.now = now
-        self.sent: dict[tuple[int, str], list[dt.datetime]] = defaultdict(list)
-        for pid, category, at in Delivery.objects.filter(
-            profile_id__in=profile_ids,
-            category__in=[Category.COMMERCIAL, Category.SERVICE],
-            sent_at__gte=now - dt.timedelta(days=30),
-        ).values_list("profile_id", "category", "sent_at"):
-            self.sent[(pid, category)].append(at)
-        self.choice = dict(
-            ContactPreference.objects.filter(profile_id__in=profile_ids).values_list(
-                "profile_id", "max_frequency"
-            )
-        )
-
-    def caps(self, profile_id: int, category: str) -> list[tuple[int, dt.timedelta]]:
-        if category == Category.TRANSACTIONAL:
-            return []
-        if category == Category.SERVICE and not self.policy.cap_service:
-            return []
-        caps = [
-            (self.policy.max_per_day, dt.timedelta(hours=24)),
-            (self.policy.max_per_week, dt.timedelta(days=7)),
-        ]
-        if category == Category.COMMERCIAL and self.choice.get(profile_id) in CUSTOMER_CAPS:
-            caps.append(CUSTOMER_CAPS[Frequency(self.choice[profile_id])])
-        return caps
-
-    def free_at(self, profile_id: int, category: str) -> dt.datetime | None:
-        """None when a mail may go now; else when the first slot frees up."""
-        latest: dt.datetime | None = None
-        sent = sorted(self.sent[(profile_id, category)])
-        for limit, period in self.caps(profile_id, category):
-            recent = [at for at in sent if at > self.now - period]
-            if len(recent) >= limit:
-                frees = recent[len(recent) - limit] + period if limit else self.now + period
-                latest = max(latest, frees) if latest else frees
-        return latest
-
-    def count(self, profile_id: int, category: str) -> None:
-        self.sent[(profile_id, category)].append(self.now)
-
-
-def _exited(send: Send, campaign: Campaign, now: dt.datetime) -> bool:
-    if campaign.trigger == TriggerKind.BASKET:
-        activity = Activity.objects.filter(profile_id=send.profile_id).first()
-        # Emptied, or changed again since (a later occurrence will come at its own time).
-        if activity is None or not activity.basket or activity.last_basket_at != send.trigger_at:
-            return True
-    if campaign.trigger == TriggerKind.INACTIVITY and send.profile.last_order_at != send.trigger_at:
-        return True
-    if not campaign.exit_events:
-        return False
-    return Event.objects.filter(
-        profile_id=send.profile_id,
-        name__in=campaign.exit_events,
-        timestamp__gt=send.trigger_at,
-        timestamp__lte=now,
-    ).exists()
-
-
-def _decide(
-    send: Send, now: dt.datetime, selected: set[int] | None, frequency: _Frequency
-) -> Decision:
-    campaign, profile = send.campaign, send.profile
-    cutoff = send.trigger_at + _offset(campaign) + campaign.late_cutoff
-    if now > cutoff:
-        return Decision("skip", Reason.TOO_LATE)
-    permission = send_permission(profile=profile, topic=campaign.topic, now=now)
-    if not permission.allowed:
-        reason = permission.reason
-        if reason.startswith("suppressed"):
-            return Decision("skip", Reason.SUPPRESSED)
-        return Decision("skip", PERMISSION_REASONS.get(reason, Reason.NO_CONSENT))
-    if _exited(send, campaign, now):
-        return Decision("skip", Reason.EXITED)
-    if selected is not None and profile.pk not in selected:
-        return Decision("skip", Reason.NOT_SELECTED)
-    opens = _window_next(campaign, profile, now)
-    if opens is not None:
-        if opens > cutoff:
-            return Decision("skip", Reason.QUIET_HOURS)
-        return Decision("defer", Reason.QUIET_HOURS, opens)
-    frees = frequency.free_at(profile.pk, campaign.topic.category)
-    if frees is not None:
-        if frees > cutoff:
-            return Decision("skip", Reason.CAPPED)
-        return Decision("defer", Reason.CAPPED, frees)
-    return Decision("send")
-
-
-def _extra_context(send: Send, template: Template) -> dict[str, Any] | None:
+def _extra_context(send: Send, template: Template, facts: BatchFacts) -> dict[str, Any] | None:
     """What the trigger adds: the order (or other event) that set the mail in motion and,
     when the template asks for one, the proposition. None: nothing sensible to offer."""
     extra: dict[str, Any] = {}
     event = None
     if send.occurrence.startswith("event:"):
-        event = Event.objects.filter(pk=send.occurrence.removeprefix("event:")).first()
+        event = facts.trigger_events.get(int(send.occurrence.removeprefix("event:")))
         if event is not None:
             extra["event"] = event.properties
     sources = " ".join((template.subject, template.html, template.text))
@@ -261,12 +112,12 @@ def _extra_context(send: Send, template: Template) -> dict[str, Any] | None:
     return extra
 
 
-def _message(send: Send, now: dt.datetime) -> EmailMultiAlternatives | str:
+def _message(send: Send, facts: BatchFacts) -> EmailMultiAlternatives | str:
     """The mail for this send, or the reason there is none."""
     template = template_for(send.campaign, send.profile.language)
     if template is None:
         return Reason.NO_TEMPLATE
-    extra = _extra_context(send, template)
+    extra = _extra_context(send, template, facts)
     if extra is None:
         return Reason.NO_PROPOSITION
     rendered = render(template, send.profile, send.campaign, extra)
@@ -294,55 +145,63 @@ def _finish(send: Send, status: str, reason: str, now: dt.datetime) -> None:
 
 
 def sends_process(claim: uuid.UUID, *, now: dt.datetime) -> dict[str, int]:
-    """Check, send and record one claimed batch. Returns counts by outcome."""
+    """Check, send and record one claimed batch. Returns counts by outcome.
+
+    The checks read facts fetched for the whole batch (recheck.BatchFacts); skips and
+    deferrals are written per reason (and new due time) before any mail goes out."""
     sends = list(
         Send.objects.filter(claim=claim, status=SendStatus.CLAIMED)
-        .select_related("campaign__topic", "campaign__selection", "profile")
+        .select_related(
+            "campaign__topic",
+            "campaign__selection",
+            "profile__contact_preference",
+            "profile__activity",
+        )
         .prefetch_related("campaign__templates")
         .order_by("-priority", "due_at", "id")
     )
     counts: dict[str, int] = defaultdict(int)
     if not sends:
         return counts
-    profile_ids = [s.profile_id for s in sends]
-    selected: dict[int, set[int]] = {}
-    for campaign in {s.campaign for s in sends if s.campaign.selection_id}:
-        assert campaign.selection is not None  # noqa: S101 - filtered above
-        selected[campaign.pk] = set(
-            selection_profiles(campaign.selection.definition, now=now)
-            .filter(pk__in=profile_ids)
-            .values_list("pk", flat=True)
-        )
-    frequency = _Frequency(profile_ids, now)
+    facts = BatchFacts.gather(sends, now)
+    skipped: dict[str, list[int]] = defaultdict(list)
+    deferred: dict[tuple[dt.datetime, str], list[int]] = defaultdict(list)
     outgoing: list[tuple[Send, EmailMultiAlternatives]] = []
     for send in sends:
-        decision = _decide(send, now, selected.get(send.campaign_id), frequency)
+        decision = decide(send, facts)
         if decision.action == "defer":
-            Send.objects.filter(pk=send.pk).update(
-                status=SendStatus.SCHEDULED,
-                claim=None,
-                claimed_at=None,
-                due_at=decision.due_at,
-                reason=decision.reason,
-                deferrals=send.deferrals + 1,
-            )
-            counts[f"deferred:{decision.reason}"] += 1
+            assert decision.due_at is not None  # noqa: S101 - a deferral says until when
+            deferred[(decision.due_at, decision.reason)].append(send.pk)
             continue
         if decision.action == "skip":
-            _finish(send, SendStatus.SKIPPED, decision.reason, now)
-            counts[f"skipped:{decision.reason}"] += 1
+            skipped[decision.reason].append(send.pk)
             continue
         try:
-            message = _message(send, now)
+            message = _message(send, facts)
         except RenderError:
             logger.exception("campaign %s: template does not render", send.campaign.key)
             message = Reason.NO_TEMPLATE
         if isinstance(message, str):
-            _finish(send, SendStatus.SKIPPED, message, now)
-            counts[f"skipped:{message}"] += 1
+            skipped[message].append(send.pk)
             continue
-        frequency.count(send.profile_id, send.campaign.topic.category)
+        # A later send to the same customer in this batch counts this one.
+        facts.frequency.count(send.profile_id, send.campaign.topic.category)
         outgoing.append((send, message))
+    # Only while the claim is still ours (as the handed-over mark below).
+    ours = Send.objects.filter(claim=claim, status=SendStatus.CLAIMED)
+    for (due_at, reason), ids in deferred.items():
+        counts[f"deferred:{reason}"] += ours.filter(pk__in=ids).update(
+            status=SendStatus.SCHEDULED,
+            claim=None,
+            claimed_at=None,
+            due_at=due_at,
+            reason=reason,
+            deferrals=F("deferrals") + 1,
+        )
+    for reason, ids in skipped.items():
+        counts[f"skipped:{reason}"] += ours.filter(pk__in=ids).update(
+            status=SendStatus.SKIPPED, reason=reason, finished_at=now
+        )
     _deliver(outgoing, now, counts)
     return dict(counts)
 
@@ -353,9 +212,11 @@ def _deliver(
     counts: dict[str, int],
 ) -> None:
     """Hand the messages to the mail server over one connection, marking each as handed
-    over first and recording its delivery right after."""
+    over first (one statement per mail, committed before the server sees the mail), and
+    record the deliveries of the batch together at the end."""
     if not outgoing:
         return
+    sent: list[tuple[Send, EmailMultiAlternatives]] = []
     mail_connection = get_connection()
     mail_connection.open()
     try:
@@ -382,24 +243,40 @@ def _deliver(
                 counts["requeued"] += len(outgoing) - index
                 logger.warning("mail server unreachable; %s sends requeued", len(outgoing) - index)
                 return
-            status = getattr(message, "anymail_status", None)
-            message_id = (status.message_id if status else None) or message.extra_headers[
-                "Message-ID"
-            ]
-            with transaction.atomic():
-                Delivery.objects.create(
-                    send=send,
-                    profile_id=send.profile_id,
-                    campaign_id=send.campaign_id,
-                    category=send.campaign.topic.category,
-                    sent_at=now,
-                    message_id=str(message_id)[:255],
-                    subject=message.subject[:200],
-                )
-                _finish(send, SendStatus.SENT, "", now)
-            counts["sent"] += 1
+            sent.append((send, message))
     finally:
+        # Also when something above raised: what the server took is recorded as sent.
+        # (A worker killed before this leaves those sends handed over: "unknown".)
+        _record_sent(sent, now)
+        counts["sent"] += len(sent)
         mail_connection.close()
+
+
+def _record_sent(sent: list[tuple[Send, EmailMultiAlternatives]], now: dt.datetime) -> None:
+    """The deliveries of the mails the server took, and their sends marked sent: two
+    statements for the batch, in one transaction."""
+    if not sent:
+        return
+    deliveries = []
+    for send, message in sent:
+        status = getattr(message, "anymail_status", None)
+        message_id = (status.message_id if status else None) or message.extra_headers["Message-ID"]
+        deliveries.append(
+            Delivery(
+                send=send,
+                profile_id=send.profile_id,
+                campaign_id=send.campaign_id,
+                category=send.campaign.topic.category,
+                sent_at=now,
+                message_id=str(message_id)[:255],
+                subject=message.subject[:200],
+            )
+        )
+    with transaction.atomic():
+        Delivery.objects.bulk_create(deliveries)
+        Send.objects.filter(pk__in=[send.pk for send, _m in sent]).update(
+            status=SendStatus.SENT, reason="", finished_at=now
+        )
 
 
 def sends_send_due(*, now: dt.datetime, limit: int | None = None) -> dict[str, int]:

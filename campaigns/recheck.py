@@ -1,0 +1,339 @@
+"""Step 3 of the scheduler: check a claimed batch again at send time.
+
+What the check reads is fetched for the whole batch in a handful of set-based queries
+(`BatchFacts.gather`): do-not-contact entries, the customers' contact preferences,
+their permissions per topic (soft opt-ins included), open baskets, the latest exit events,
+the selections and the recent mail log. The rules then run per send on those facts,
+in `decide`, the one place that says whether a send goes, waits or is skipped, and why.
+"""
+
+import datetime as dt
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Max, Q
+
+from consent.models import (
+    Basis,
+    Category,
+    ConsentState,
+    ContactPreference,
+    Frequency,
+    Status,
+    Suppression,
+    SuppressionReason,
+    Topic,
+)
+from consent.selectors import Permission, _local_date
+from consent.services import address_hash
+from events.models import Event
+from profiles.models import Profile
+from profiles.selections import selection_profiles
+
+from .models import Campaign, Delivery, FrequencyPolicy, Reason, Send, TriggerKind
+from .rendering import profile_activity
+from .triggers import _offset
+
+PERMISSION_REASONS = {
+    "erased": Reason.ERASED,
+    "paused": Reason.PAUSED,
+    "no_service_mail": Reason.NO_SERVICE_MAIL,
+    "withdrawn": Reason.WITHDRAWN,
+    "no_consent": Reason.NO_CONSENT,
+    "soft_opt_in_not_allowed": Reason.NO_CONSENT,
+    "sunset": Reason.SUNSET,
+}
+CUSTOMER_CAPS = {
+    Frequency.WEEKLY: (1, dt.timedelta(days=7)),
+    Frequency.MONTHLY: (1, dt.timedelta(days=30)),
+}
+
+
+@dataclass
+class Decision:
+    action: str  # send, skip, defer
+    reason: str = ""
+    due_at: dt.datetime | None = None
+
+
+def _contact_preference(profile: Profile) -> ContactPreference | None:
+    try:
+        return profile.contact_preference  # type: ignore[no-any-return]
+    except ContactPreference.DoesNotExist:
+        return None
+
+
+class _Frequency:
+    """The mails each customer in a batch already got, to cap what this batch adds."""
+
+    def __init__(self, profile_ids: list[int], choice: dict[int, str], now: dt.datetime) -> None:
+        self.policy = FrequencyPolicy.current()
+        self.now = now
+        self.choice = choice
+        self.sent: dict[tuple[int, str], list[dt.datetime]] = defaultdict(list)
+        for pid, category, at in Delivery.objects.filter(
+            profile_id__in=profile_ids,
+            category__in=[Category.COMMERCIAL, Category.SERVICE],
+            sent_at__gte=now - dt.timedelta(days=30),
+        ).values_list("profile_id", "category", "sent_at"):
+            self.sent[(pid, category)].append(at)
+
+    def caps(self, profile_id: int, category: str) -> list[tuple[int, dt.timedelta]]:
+        if category == Category.TRANSACTIONAL:
+            return []
+        if category == Category.SERVICE and not self.policy.cap_service:
+            return []
+        caps = [
+            (self.policy.max_per_day, dt.timedelta(hours=24)),
+            (self.policy.max_per_week, dt.timedelta(days=7)),
+        ]
+        if category == Category.COMMERCIAL and self.choice.get(profile_id) in CUSTOMER_CAPS:
+            caps.append(CUSTOMER_CAPS[Frequency(self.choice[profile_id])])
+        return caps
+
+    def free_at(self, profile_id: int, category: str) -> dt.datetime | None:
+        """None when a mail may go now; else when the first slot frees up."""
+        latest: dt.datetime | None = None
+        sent = sorted(self.sent[(profile_id, category)])
+        for limit, period in self.caps(profile_id, category):
+            recent = [at for at in sent if at > self.now - period]
+            if len(recent) >= limit:
+                frees = recent[len(recent) - limit] + period if limit else self.now + period
+                latest = max(latest, frees) if latest else frees
+        return latest
+
+    def count(self, profile_id: int, category: str) -> None:
+        """A mail this batch sends: the next send to the customer sees it."""
+        self.sent[(profile_id, category)].append(self.now)
+
+
+@dataclass
+class PermissionFacts:
+    """What consent.selectors.send_permission reads, for a set of customers and topics:
+    their active do-not-contact entries and their permissions."""
+
+    now: dt.datetime
+    hashes: dict[int, str]  # profile id → the keyed hash of their address
+    # Active entries by address hash (any reason) and by profile (any reason but a hard
+    # bounce, which belongs to the address).
+    by_hash: dict[str, list[Suppression]]
+    by_profile: dict[int, list[Suppression]]
+    consents: dict[tuple[int, int], ConsentState]
+
+    @classmethod
+    def gather(
+        cls, profiles: Iterable[Profile], topic_ids: Iterable[int], now: dt.datetime
+    ) -> "PermissionFacts":
+        """Two queries, whatever the number of customers."""
+        hashes = {p.pk: address_hash(p.email) for p in profiles}
+        known = set(hashes.values())
+        by_hash: dict[str, list[Suppression]] = defaultdict(list)
+        by_profile: dict[int, list[Suppression]] = defaultdict(list)
+        for suppression in Suppression.objects.filter(lifted_at=None).filter(
+            Q(email_hash__in=known)
+            | (Q(profile_id__in=list(hashes)) & ~Q(reason=SuppressionReason.HARD_BOUNCE))
+        ):
+            if suppression.email_hash in known:
+                by_hash[suppression.email_hash].append(suppression)
+            if (
+                suppression.profile_id in hashes
+                and suppression.reason != SuppressionReason.HARD_BOUNCE
+            ):
+                by_profile[suppression.profile_id].append(suppression)
+        consents = {
+            (state.profile_id, state.topic_id): state
+            for state in ConsentState.objects.filter(
+                profile_id__in=list(hashes), topic_id__in=set(topic_ids)
+            )
+        }
+        return cls(now, hashes, by_hash, by_profile, consents)
+
+    def suppression(self, profile: Profile) -> Suppression | None:
+        """As consent.services.suppression_active: the entry that applies, a hard bounce
+        first, else the newest."""
+        found = {s.pk: s for s in self.by_hash.get(self.hashes[profile.pk], [])}
+        found.update((s.pk, s) for s in self.by_profile.get(profile.pk, []))
+        ordered = sorted(found.values(), key=lambda s: s.created_at, reverse=True)
+        ordered.sort(key=lambda s: s.reason != SuppressionReason.HARD_BOUNCE)
+        return ordered[0] if ordered else None
+
+    def permission(self, profile: Profile, topic: Topic) -> Permission:
+        """consent.selectors.send_permission, answered from these facts: the same answer
+        for every state (tests/campaigns/test_recheck.py holds the two side by side),
+        without its three queries per mail. The contact preference comes with the profile
+        (`select_related("contact_preference")`)."""
+        if profile.erased_at:
+            return Permission(False, "erased")
+        suppression = self.suppression(profile)
+        if topic.category == Category.TRANSACTIONAL:
+            if suppression and suppression.reason == SuppressionReason.HARD_BOUNCE:
+                return Permission(False, f"suppressed:{suppression.reason}")
+            return Permission(True)
+        if suppression:
+            return Permission(False, f"suppressed:{suppression.reason}")
+        preference = _contact_preference(profile)
+        if (
+            preference
+            and preference.paused_until
+            and preference.paused_until >= _local_date(profile, self.now)
+        ):
+            return Permission(False, "paused")
+        state = self.consents.get((profile.pk, topic.pk))
+        if topic.category == Category.SERVICE:
+            if preference and preference.no_service_mail:
+                return Permission(False, "no_service_mail")
+            if state and state.status == Status.WITHDRAWN:
+                return Permission(False, "withdrawn")
+            return Permission(True)
+        if preference and preference.sunset_at:
+            return Permission(False, "sunset")
+        if state and state.status == Status.CONFIRMED:
+            if state.basis == Basis.SOFT_OPT_IN and not topic.soft_opt_in_allowed:
+                return Permission(False, "soft_opt_in_not_allowed")
+            return Permission(True, basis=state.basis)
+        if state and state.status == Status.WITHDRAWN:
+            return Permission(False, "withdrawn")
+        return Permission(False, "no_consent")
+
+
+@dataclass
+class BatchFacts:
+    """What the re-check of one batch reads, fetched once for all its sends."""
+
+    now: dt.datetime
+    permissions: PermissionFacts
+    # The latest exit event per (profile, event name) after the batch's earliest trigger.
+    latest_exit: dict[tuple[int, str], dt.datetime]
+    # The events that made `event:<id>` sends (the order a cross-sell is about).
+    trigger_events: dict[int, Event]
+    # Per campaign with conditions: who in the batch still matches them.
+    selected: dict[int, set[int]]
+    frequency: _Frequency
+
+    @classmethod
+    def gather(cls, sends: list[Send], now: dt.datetime) -> "BatchFacts":
+        """The facts for `sends`, loaded with `select_related("campaign__topic",
+        "campaign__selection", "profile__contact_preference", "profile__activity")`:
+        a query each for suppressions, permissions, exit events, trigger events, the
+        mail log and the frequency policy, and one per campaign with conditions."""
+        profiles = {s.profile_id: s.profile for s in sends}
+        ids = list(profiles)
+        leaving = [s for s in sends if s.campaign.exit_events]
+        latest_exit: dict[tuple[int, str], dt.datetime] = {}
+        if leaving:
+            for pid, name, latest in (
+                Event.objects.filter(
+                    profile_id__in={s.profile_id for s in leaving},
+                    name__in={name for s in leaving for name in s.campaign.exit_events},
+                    timestamp__gt=min(s.trigger_at for s in leaving),
+                    timestamp__lte=now,
+                )
+                .values("profile_id", "name")
+                .annotate(latest=Max("timestamp"))
+                .values_list("profile_id", "name", "latest")
+            ):
+                latest_exit[(pid, name)] = latest
+        event_ids = [
+            int(s.occurrence.removeprefix("event:"))
+            for s in sends
+            if s.occurrence.startswith("event:") and s.occurrence.removeprefix("event:").isdigit()
+        ]
+        selected: dict[int, set[int]] = {}
+        for campaign in {s.campaign for s in sends if s.campaign.selection_id}:
+            assert campaign.selection is not None  # noqa: S101 - filtered above
+            selected[campaign.pk] = set(
+                selection_profiles(campaign.selection.definition, now=now)
+                .filter(pk__in=ids)
+                .values_list("pk", flat=True)
+            )
+        choice = {
+            pid: preference.max_frequency
+            for pid, profile in profiles.items()
+            if (preference := _contact_preference(profile)) is not None
+        }
+        return cls(
+            now=now,
+            permissions=PermissionFacts.gather(
+                profiles.values(), {s.campaign.topic_id for s in sends}, now
+            ),
+            latest_exit=latest_exit,
+            trigger_events=Event.objects.in_bulk(event_ids) if event_ids else {},
+            selected=selected,
+            frequency=_Frequency(ids, choice, now),
+        )
+
+    def exited(self, send: Send) -> bool:
+        """The customer left the campaign after the trigger: an exit event, an emptied or
+        changed basket, a newer order ending a lapse."""
+        campaign = send.campaign
+        if campaign.trigger == TriggerKind.BASKET:
+            activity = profile_activity(send.profile)
+            # Emptied, or changed again since (a later occurrence will come at its own time).
+            if (
+                activity is None
+                or not activity.basket
+                or activity.last_basket_at != send.trigger_at
+            ):
+                return True
+        if (
+            campaign.trigger == TriggerKind.INACTIVITY
+            and send.profile.last_order_at != send.trigger_at
+        ):
+            return True
+        return any(
+            latest > send.trigger_at
+            for name in campaign.exit_events
+            if (latest := self.latest_exit.get((send.profile_id, name))) is not None
+        )
+
+
+def _local(profile: Profile, now: dt.datetime) -> dt.datetime:
+    try:
+        return now.astimezone(zoneinfo.ZoneInfo(profile.timezone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return now.astimezone(zoneinfo.ZoneInfo(settings.TIME_ZONE))
+
+
+def _window_next(campaign: Campaign, profile: Profile, now: dt.datetime) -> dt.datetime | None:
+    """None when now is inside the campaign's send window in the customer's zone, else
+    the next moment the window opens."""
+    local = _local(profile, now)
+    start, end = campaign.window_start, campaign.window_end
+    if start <= local.time() < end:
+        return None
+    day = local.date() if local.time() < start else local.date() + dt.timedelta(days=1)
+    return dt.datetime.combine(day, start, tzinfo=local.tzinfo).astimezone(dt.UTC)
+
+
+def decide(send: Send, facts: BatchFacts) -> Decision:
+    """Send now, defer (with the new due time) or skip, with the reason: the late
+    cut-off, permission, exit, conditions, send window, frequency — in that order."""
+    campaign, profile, now = send.campaign, send.profile, facts.now
+    cutoff = send.trigger_at + _offset(campaign) + campaign.late_cutoff
+    if now > cutoff:
+        return Decision("skip", Reason.TOO_LATE)
+    permission = facts.permissions.permission(profile, campaign.topic)
+    if not permission.allowed:
+        reason = permission.reason
+        if reason.startswith("suppressed"):
+            return Decision("skip", Reason.SUPPRESSED)
+        return Decision("skip", PERMISSION_REASONS.get(reason, Reason.NO_CONSENT))
+    if facts.exited(send):
+        return Decision("skip", Reason.EXITED)
+    selected = facts.selected.get(campaign.pk)
+    if selected is not None and profile.pk not in selected:
+        return Decision("skip", Reason.NOT_SELECTED)
+    opens = _window_next(campaign, profile, now)
+    if opens is not None:
+        if opens > cutoff:
+            return Decision("skip", Reason.QUIET_HOURS)
+        return Decision("defer", Reason.QUIET_HOURS, opens)
+    frees = facts.frequency.free_at(profile.pk, campaign.topic.category)
+    if frees is not None:
+        if frees > cutoff:
+            return Decision("skip", Reason.CAPPED)
+        return Decision("defer", Reason.CAPPED, frees)
+    return Decision("send")
