@@ -8,7 +8,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Case, Value, When
 
 from consent.models import Source
 from consent.services import consent_withdraw, soft_opt_in_grant_many
@@ -162,20 +161,23 @@ def _aliases_store(links: dict[str, str]) -> dict[str, str]:
 def _attach(owners: dict[str, Profile]) -> set[int]:
     """Give customers the events they made before we knew them (a basket filled before
     login counts): `owners` maps an anonymous id or earlier user id to its customer. Two
-    UPDATEs for the whole batch; returns the customers concerned."""
+    UPDATEs for the whole batch (written as SQL: Django's CASE per id costs more to build
+    than the update takes); returns the customers concerned."""
     if not owners:
         return set()
-    by_anonymous_id = Event.objects.filter(profile=None, anonymous_id__in=list(owners)).exclude(
-        anonymous_id=""
-    )
-    by_anonymous_id.update(
-        profile_id=Case(*[When(anonymous_id=k, then=Value(p.pk)) for k, p in owners.items()]),
-        user_id=Case(*[When(anonymous_id=k, then=Value(p.user_id)) for k, p in owners.items()]),
-    )
-    by_user_id = Event.objects.filter(profile=None, user_id__in=list(owners)).exclude(user_id="")
-    by_user_id.update(
-        profile_id=Case(*[When(user_id=k, then=Value(p.pk)) for k, p in owners.items()])
-    )
+    values = ", ".join(["(%s, %s, %s)"] * len(owners))
+    params = [value for key, p in owners.items() for value in (key, p.pk, p.user_id)]
+    # Only placeholders go into the SQL text; every value is a parameter.
+    with connection.cursor() as cursor:
+        for column, also_user_id in (("anonymous_id", True), ("user_id", False)):
+            assign = "profile_id = v.pid" + (", user_id = v.uid" if also_user_id else "")
+            cursor.execute(
+                f"WITH v(k, pid, uid) AS (VALUES {values}) "  # noqa: S608
+                f"UPDATE events_event SET {assign} FROM v "
+                f"WHERE events_event.profile_id IS NULL AND events_event.{column} = v.k "
+                f"AND events_event.{column} <> ''",
+                params,
+            )
     return {profile.pk for profile in owners.values()}
 
 

@@ -24,7 +24,7 @@ from ..models import (
     SuppressionReason,
     Topic,
 )
-from .ledger import ledger_append, ledger_append_many, profile_lock, profiles_lock, state_get
+from .ledger import ledger_append, ledger_append_many, profile_lock, state_get
 from .opt_in import SubscriptionOutcome, opt_ins_close, subscription_request
 from .suppression import suppressed_profile_ids, suppression_add
 
@@ -172,7 +172,6 @@ def topics_choose(
     )
 
 
-@transaction.atomic
 def soft_opt_in_grant(
     *, profile: Profile, now: dt.datetime, source: str = Source.ORDER, note: str = ""
 ) -> list[Topic]:
@@ -182,7 +181,6 @@ def soft_opt_in_grant(
     return soft_opt_in_grant_many([(profile, note)], now=now, source=source).get(profile.pk, [])
 
 
-@transaction.atomic
 def soft_opt_in_grant_many(
     grants: Iterable[tuple[Profile, str]], *, now: dt.datetime, source: str = Source.ORDER
 ) -> dict[int, list[Topic]]:
@@ -209,35 +207,29 @@ def soft_opt_in_grant_many(
     if not open_:
         return {}
     suppressed = suppressed_profile_ids(open_)
-    open_ = [profile for profile in open_ if profile.pk not in suppressed]
-    profiles_lock(profile.pk for profile in open_)
-    # Read again under the locks: a withdrawal may have landed in between.
-    current = dict(
-        (((profile_id, topic_id), status))
-        for profile_id, topic_id, status in ConsentState.objects.filter(
-            profile_id__in=[p.pk for p in open_], topic__in=topics
-        ).values_list("profile_id", "topic_id", "status")
+    events = [
+        ConsentEvent(
+            profile=profile,
+            topic=topic,
+            action=Action.SOFT_OPT_IN,
+            consent_text_id=topic.current_text_id,
+            note=notes[profile.pk][1] or "opt-out offered at checkout",
+        )
+        for profile in open_
+        if profile.pk not in suppressed
+        for topic in topics
+        if (profile.pk, topic.pk) not in decided
+    ]
+    # Decided again under the customers' locks: a withdrawal may have landed in between.
+    recorded = ledger_append_many(
+        events,
+        source=source,
+        now=now,
+        applies=lambda state: state is None or state.status in (Status.NONE, Status.PENDING),
     )
-    events: list[ConsentEvent] = []
     granted: dict[int, list[Topic]] = {}
-    for profile in open_:
-        for topic in topics:
-            if current.get((profile.pk, topic.pk), Status.NONE) not in (
-                Status.NONE,
-                Status.PENDING,
-            ):
-                continue
-            events.append(
-                ConsentEvent(
-                    profile=profile,
-                    topic=topic,
-                    action=Action.SOFT_OPT_IN,
-                    consent_text_id=topic.current_text_id,
-                    note=notes[profile.pk][1] or "opt-out offered at checkout",
-                )
-            )
-            granted.setdefault(profile.pk, []).append(topic)
-    ledger_append_many(events, source=source, now=now)
+    for event in recorded:
+        granted.setdefault(event.profile_id, []).append(event.topic)
     return granted
 
 

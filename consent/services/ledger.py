@@ -1,7 +1,7 @@
 """The consent ledger: append-only, and the current state per topic derived from it."""
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -149,10 +149,18 @@ def ledger_append(
     return event
 
 
-@transaction.atomic
-def ledger_append_many(events: Sequence[ConsentEvent], *, source: str, now: dt.datetime) -> None:
+@transaction.atomic(savepoint=False)
+def ledger_append_many(
+    events: Sequence[ConsentEvent],
+    *,
+    source: str,
+    now: dt.datetime,
+    applies: Callable[[ConsentState | None], bool] | None = None,
+) -> list[ConsentEvent]:
     """ledger_append for many (unsaved) ledger events of one moment `now` at once — an
-    event batch's first orders — in a fixed number of queries.
+    event batch's first orders — in a fixed number of queries. With `applies`, only the
+    events whose current state (read under the lock) it accepts are recorded. Returns
+    the events recorded.
 
     The same rule as one by one: under the customers' locks, the state becomes the ledger
     folded in time order. An event at `now` that is the latest of its ledger folds onto
@@ -160,7 +168,7 @@ def ledger_append_many(events: Sequence[ConsentEvent], *, source: str, now: dt.d
     holds something later (a clock set back), the whole ledger is folded again instead.
     """
     if not events:
-        return
+        return []
     profiles_lock(event.profile_id for event in events)
     keys = {(event.profile_id, event.topic_id) for event in events}
     stored = {
@@ -177,6 +185,8 @@ def ledger_append_many(events: Sequence[ConsentEvent], *, source: str, now: dt.d
         event.user_agent, event.note = event.user_agent[:500], event.note[:200]
         key = (event.profile_id, event.topic_id)
         state = folded.get(key) or stored.get(key)
+        if applies is not None and not applies(state):
+            continue
         if state is not None and state.updated_at and state.updated_at > now:
             late.append(event)
             continue
@@ -193,19 +203,23 @@ def ledger_append_many(events: Sequence[ConsentEvent], *, source: str, now: dt.d
         update_fields=list(STATE_FIELDS),
     )
     _emit(changes, source, now)
+    recorded = [event for event, _status, _basis in changes]
     for event in late:
-        ledger_append(
-            profile=event.profile,
-            topic=event.topic,
-            action=event.action,
-            now=now,
-            source=source,
-            ip=event.ip,
-            user_agent=event.user_agent,
-            consent_text_id=event.consent_text_id,
-            actor=event.actor,
-            note=event.note,
+        recorded.append(
+            ledger_append(
+                profile=event.profile,
+                topic=event.topic,
+                action=event.action,
+                now=now,
+                source=source,
+                ip=event.ip,
+                user_agent=event.user_agent,
+                consent_text_id=event.consent_text_id,
+                actor=event.actor,
+                note=event.note,
+            )
         )
+    return recorded
 
 
 def ledger_scrub(*, profile: Profile) -> int:
