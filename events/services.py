@@ -181,32 +181,53 @@ def _attach(owners: dict[str, Profile]) -> set[int]:
     return {profile.pk for profile in owners.values()}
 
 
+EVENT_COLUMNS = (
+    "message_id",
+    "type",
+    "name",
+    "profile_id",
+    "user_id",
+    "anonymous_id",
+    "timestamp",
+    "received_at",
+    "properties",
+    "context",
+)
+
+
 def _insert(rows: list[tuple[Any, ...]]) -> set[str]:
-    """One multi-row INSERT for the whole batch; a message id seen before is skipped by
-    the unique constraint (not by a look-up, which could race). Returns the new ids."""
-    columns = (
-        "message_id",
-        "type",
-        "name",
-        "profile_id",
-        "user_id",
-        "anonymous_id",
-        "timestamp",
-        "received_at",
-        "properties",
-        "context",
-    )
-    json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    placeholder = f"(%s, %s, %s, %s, %s, %s, %s, %s, %s{json_cast}, %s{json_cast})"
-    # Only placeholders go into the SQL text; every value is a parameter.
-    sql = (
-        f"INSERT INTO events_event ({', '.join(columns)}) VALUES "  # noqa: S608
-        + ", ".join([placeholder] * len(rows))
-        + " ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
-    )
-    params = [value for row in rows for value in row]
+    """One bulk write for the whole batch; a message id seen before is skipped by the
+    unique constraint (not by a look-up, which could race). Returns the new ids.
+
+    PostgreSQL: COPY into a temporary table of this connection, then one INSERT … SELECT
+    … ON CONFLICT DO NOTHING (a multi-row INSERT of 1,000 parameters took twice as long,
+    most of it spent turning the parameters into SQL text). SQLite: a multi-row INSERT."""
+    columns = ", ".join(EVENT_COLUMNS)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            # Made once per connection (and again after a rolled-back batch took it
+            # along); emptied by every commit. (Rows left by an earlier batch in the same
+            # transaction, as in tests, are already in events_event: they conflict.)
+            cursor.execute(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS events_incoming ON COMMIT DELETE ROWS"  # noqa: S608
+                f" AS SELECT {columns} FROM events_event WITH NO DATA"
+            )
+            with cursor.cursor.copy(f"COPY events_incoming ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO events_event ({columns}) SELECT {columns} FROM events_incoming"  # noqa: S608
+                " ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+            )
+            return {row[0] for row in cursor.fetchall()}
+        placeholder = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
+        # Only placeholders go into the SQL text; every value is a parameter.
+        cursor.execute(
+            f"INSERT INTO events_event ({columns}) VALUES "  # noqa: S608
+            + ", ".join([placeholder] * len(rows))
+            + " ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            [value for row in rows for value in row],
+        )
         return {row[0] for row in cursor.fetchall()}
 
 
