@@ -251,6 +251,22 @@ def _lock_customers(user_ids: set[str]) -> None:
         )
 
 
+# What an event's owner needs when it only gets events (and perhaps a soft opt-in).
+OWNER_FIELDS = ("id", "user_id", "email", "erased_at")
+
+
+def _profiles(messages: Sequence[Message], user_ids: set[str]) -> dict[str, Profile]:
+    """The batch's live customers by user id: whole for those with an identify call (it
+    may change them), only OWNER_FIELDS for the rest."""
+    identified = {m.user_id for m in messages if m.type == "identify" and m.user_id}
+    live = Profile.objects.filter(erased_at=None)
+    profiles = {p.user_id: p for p in live.filter(user_id__in=identified)} if identified else {}
+    if user_ids - identified:
+        others = live.filter(user_id__in=user_ids - identified).only(*OWNER_FIELDS)
+        profiles.update({p.user_id: p for p in others})
+    return profiles
+
+
 @transaction.atomic
 def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> int:
     """Store a checked batch: identify and alias calls update customers, every message is
@@ -263,7 +279,7 @@ def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> i
     now = received_at
     user_ids = {m.user_id for m in messages if m.user_id}
     _lock_customers(user_ids)
-    profiles = {p.user_id: p for p in Profile.objects.filter(user_id__in=user_ids, erased_at=None)}
+    profiles = _profiles(messages, user_ids)
     anonymous_ids = {m.anonymous_id for m in messages if m.anonymous_id and not m.user_id}
     aliases = dict(
         Alias.objects.filter(previous_id__in=anonymous_ids).values_list("previous_id", "user_id")
@@ -324,7 +340,11 @@ def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> i
             orders.append((owner, m))
     _checkout_consent(orders, now)
     if touched:
-        rollups_refresh.delay_on_commit(sorted(touched))
+        ids = sorted(touched)
+        # argsrepr: Celery would otherwise build a safe repr of every id for its logs.
+        transaction.on_commit(
+            lambda: rollups_refresh.apply_async((ids,), argsrepr=f"({len(ids)} profile ids)")  # type: ignore[call-arg]
+        )
     return len(new_ids)
 
 
