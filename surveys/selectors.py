@@ -46,10 +46,12 @@ def nps_report(
     return _figures(rows).as_dict()
 
 
-def nps_by_month(*, months: int = 12, profiles: QuerySet | None = None) -> list[dict[str, Any]]:
+def nps_by_month(
+    *, months: int = 12, profiles: QuerySet | None = None, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
     from django.utils import timezone
 
-    since = (timezone.now() - dt.timedelta(days=31 * months)).date().replace(day=1)
+    since = ((now or timezone.now()) - dt.timedelta(days=31 * months)).date().replace(day=1)
     rows = (
         nps_answers(start=since, profiles=profiles)
         .annotate(month=TruncMonth("submitted_at"))

@@ -1,9 +1,16 @@
 """The marketer's view: the dashboard on the admin's front page, survey results with a
 CSV export, and an answer entered by staff."""
 
+import datetime as dt
+from unittest.mock import patch
+
 import pytest
+import time_machine
 from django.core.management import call_command
 
+from campaigns.models import Campaign
+from consent.models import Topic
+from profiles.models import Profile
 from surveys.models import Answer, Survey
 from tests.factories import ProfileFactory
 
@@ -42,6 +49,66 @@ def test_the_dashboard_is_cached_until_refreshed(
     from profiles.models import Profile
 
     assert f'"profiles": {Profile.objects.filter(erased_at=None).count()}' in fresh
+
+
+def test_stale_figures_are_shown_with_their_time_while_a_worker_computes_new_ones(
+    demo, marketer_client
+):
+    from surveys.dashboard import dashboard_refresh
+    from surveys.tasks import dashboard_refresh_task
+
+    first = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    with time_machine.travel(first, tick=False):
+        marketer_client.get("/admin/")
+    customers = Profile.objects.filter(erased_at=None).count()
+    ProfileFactory()
+    stale = first + dt.timedelta(minutes=11)
+    with (
+        time_machine.travel(stale, tick=False),
+        patch.object(dashboard_refresh_task, "delay") as queued,
+    ):
+        for _visit in range(2):
+            page = marketer_client.get("/admin/").content.decode()
+            assert f'"profiles": {customers},' in page
+            assert "Cijfers van 2026-03-02T09:00 (UTC)" in page
+    assert queued.call_count == 1  # one refresh for both visits
+    dashboard_refresh(now=stale)  # what the worker does
+    with time_machine.travel(stale + dt.timedelta(seconds=5), tick=False):
+        page = marketer_client.get("/admin/").content.decode()
+    assert f'"profiles": {customers + 1},' in page
+    assert "Cijfers van 2026-03-02T09:11 (UTC)" in page
+
+
+def test_stale_figures_still_show_when_the_queue_is_down(demo, marketer_client):
+    from kombu.exceptions import OperationalError
+
+    from surveys.tasks import dashboard_refresh_task
+
+    first = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    with time_machine.travel(first, tick=False):
+        marketer_client.get("/admin/")
+    with (
+        time_machine.travel(first + dt.timedelta(minutes=11), tick=False),
+        patch.object(dashboard_refresh_task, "delay", side_effect=OperationalError("down")),
+    ):
+        page = marketer_client.get("/admin/")
+    assert page.status_code == 200
+    assert "Cijfers van 2026-03-02T09:00 (UTC)" in page.content.decode()
+
+
+def test_live_campaigns_on_the_dashboard_are_never_stale(demo, marketer_client):
+    extra = Campaign.objects.filter(status="live", is_default=False).count()
+    marketer_client.get("/admin/")
+    Campaign.objects.create(
+        key="voorjaarsactie",
+        name="Voorjaarsactie",
+        status="live",
+        topic=Topic.objects.get(key="newsletter"),
+        trigger="scheduled",
+        scheduled_at=dt.datetime(2026, 3, 20, 9, 0, tzinfo=dt.UTC),
+    )
+    page = marketer_client.get("/admin/").content.decode()
+    assert f'"extra": {extra + 1},' in page
 
 
 def test_survey_results_per_selection_and_csv(demo, marketer_client):
