@@ -13,4 +13,5 @@ BENCHMARKS: dict[str, str] = {
     "selections": "bench.selections",
     "scheduler": "bench.scheduler",
     "sending": "bench.sending",
+    "dashboard": "bench.dashboard",
 }
