@@ -48,7 +48,14 @@ class Message:
     previous_id: str = ""
     group_id: str = ""
     raw_size: int = 0
+    body_json: str = ""  # what is stored: properties, or traits (identify, group)
+    context_json: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def dumps(value: dict[str, Any]) -> str:
+    """JSON as the event store keeps it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def parse_time(value: Any, *, field_name: str, index: int | None) -> dt.datetime | None:
@@ -127,19 +134,6 @@ def message_parse(
     """One message, checked; refuses with BadMessage naming the field (and index)."""
     if not isinstance(raw, dict):
         raise BadMessage("must be an object", field="", index=index)
-    encoded = json.dumps(raw, separators=(",", ":"), default=str)
-    size = len(encoded.encode())
-    if size > MAX_EVENT_BYTES:
-        raise BadMessage(
-            f"an event may be at most {MAX_EVENT_BYTES // 1024} KB",
-            field="",
-            index=index,
-            too_large=True,
-        )
-    # json.dumps writes a NUL as \u0000: the size check's text finds it for free.
-    nul = _nul_field(raw, "") if "\\u0000" in encoded else None
-    if nul is not None:
-        raise BadMessage("contains a NUL character", field=nul.lstrip("."), index=index)
     kind = raw.get("type", expected_type)
     if expected_type and kind != expected_type:
         kind = expected_type  # the single-call endpoints name the type themselves
@@ -190,6 +184,28 @@ def message_parse(
     if kind == "identify" and not traits:
         traits = _object(context, "traits", index)
 
+    group_id = _id(raw.get("groupId"), field_name="groupId", index=index)
+    if kind in ("identify", "group"):
+        body = {"groupId": group_id, **traits} if kind == "group" else traits
+    else:
+        body = {"previousId": previous_id} if kind == "alias" else properties
+    # The JSON that will be stored, written once: it is also what the size is counted on
+    # (with the message's other fields), and json.dumps writes a NUL as \u0000.
+    body_json, context_json = dumps(body), dumps(context)
+    rest = {k: v for k, v in raw.items() if k not in ("properties", "traits", "context")}
+    rest_json = json.dumps(rest, separators=(",", ":"), default=str)
+    size = len(body_json.encode()) + len(context_json.encode()) + len(rest_json.encode())
+    if size > MAX_EVENT_BYTES:
+        raise BadMessage(
+            f"an event may be at most {MAX_EVENT_BYTES // 1024} KB",
+            field="",
+            index=index,
+            too_large=True,
+        )
+    if "\\u0000" in body_json or "\\u0000" in context_json or "\\u0000" in rest_json:
+        nul = _nul_field(raw, "") or _nul_field(context, ".context")
+        raise BadMessage("contains a NUL character", field=(nul or "").lstrip("."), index=index)
+
     timestamp = parse_time(raw.get("timestamp"), field_name="timestamp", index=index)
     original = parse_time(raw.get("originalTimestamp"), field_name="originalTimestamp", index=index)
     sent_at = parse_time(raw.get("sentAt"), field_name="sentAt", index=index) or batch_sent_at
@@ -208,8 +224,10 @@ def message_parse(
         traits=traits,
         context=context,
         previous_id=previous_id,
-        group_id=_id(raw.get("groupId"), field_name="groupId", index=index),
+        group_id=group_id,
         raw_size=size,
+        body_json=body_json,
+        context_json=context_json,
     )
 
 

@@ -2,7 +2,6 @@
 
 import contextlib
 import datetime as dt
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -231,10 +230,6 @@ def _insert(rows: list[tuple[Any, ...]]) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def _dumps(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 def _lock_customers(user_ids: set[str]) -> None:
     """Two batches about the same customer take turns (PostgreSQL: a transaction-level
     advisory lock per user id, taken in one fixed order, so they cannot deadlock): the
@@ -309,11 +304,6 @@ def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> i
     for m in messages:
         owner = _owner(m, profiles, aliases)
         owners[m.message_id] = owner
-        body = m.traits if m.type in ("identify", "group") else m.properties
-        if m.type == "group":
-            body = {"groupId": m.group_id, **body}
-        if m.type == "alias":
-            body = {"previousId": m.previous_id}
         rows.append(
             (
                 m.message_id,
@@ -324,8 +314,8 @@ def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> i
                 m.anonymous_id,
                 m.timestamp,
                 received_at,
-                _dumps(body),
-                _dumps(m.context),
+                m.body_json,
+                m.context_json,
             )
         )
     new_ids = _insert(rows) if rows else set()
