@@ -165,17 +165,20 @@ def _attach(owners: dict[str, Profile]) -> set[int]:
     if not owners:
         return set()
     values = ", ".join(["(%s, %s, %s)"] * len(owners))
+    keys = ", ".join(["%s"] * len(owners))
     params = [value for key, p in owners.items() for value in (key, p.pk, p.user_id)]
-    # Only placeholders go into the SQL text; every value is a parameter.
+    # Only placeholders go into the SQL text; every value is a parameter. The IN list
+    # keeps the scan on the partial index of unattached events whatever the planner
+    # thinks of the join (stale statistics made it hash-join every unattached event).
     with connection.cursor() as cursor:
         for column, also_user_id in (("anonymous_id", True), ("user_id", False)):
             assign = "profile_id = v.pid" + (", user_id = v.uid" if also_user_id else "")
             cursor.execute(
                 f"WITH v(k, pid, uid) AS (VALUES {values}) "  # noqa: S608
                 f"UPDATE events_event SET {assign} FROM v "
-                f"WHERE events_event.profile_id IS NULL AND events_event.{column} = v.k "
-                f"AND events_event.{column} <> ''",
-                params,
+                f"WHERE events_event.profile_id IS NULL AND events_event.{column} IN ({keys}) "
+                f"AND events_event.{column} = v.k AND events_event.{column} <> ''",
+                [*params, *owners],
             )
     return {profile.pk for profile in owners.values()}
 
