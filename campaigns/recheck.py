@@ -17,17 +17,15 @@ from django.conf import settings
 from django.db.models import Max, Q
 
 from consent.models import (
-    Basis,
     Category,
     ConsentState,
     ContactPreference,
     Frequency,
-    Status,
     Suppression,
     SuppressionReason,
     Topic,
 )
-from consent.selectors import Permission, _local_date
+from consent.selectors import Permission, permission_decide
 from consent.services import address_hash
 from events.models import Event
 from profiles.models import Profile
@@ -161,42 +159,17 @@ class PermissionFacts:
         return ordered[0] if ordered else None
 
     def permission(self, profile: Profile, topic: Topic) -> Permission:
-        """consent.selectors.send_permission, answered from these facts: the same answer
-        for every state (tests/campaigns/test_recheck.py holds the two side by side),
-        without its three queries per mail. The contact preference comes with the profile
-        (`select_related("contact_preference")`)."""
-        if profile.erased_at:
-            return Permission(False, "erased")
-        suppression = self.suppression(profile)
-        if topic.category == Category.TRANSACTIONAL:
-            if suppression and suppression.reason == SuppressionReason.HARD_BOUNCE:
-                return Permission(False, f"suppressed:{suppression.reason}")
-            return Permission(True)
-        if suppression:
-            return Permission(False, f"suppressed:{suppression.reason}")
-        preference = _contact_preference(profile)
-        if (
-            preference
-            and preference.paused_until
-            and preference.paused_until >= _local_date(profile, self.now)
-        ):
-            return Permission(False, "paused")
-        state = self.consents.get((profile.pk, topic.pk))
-        if topic.category == Category.SERVICE:
-            if preference and preference.no_service_mail:
-                return Permission(False, "no_service_mail")
-            if state and state.status == Status.WITHDRAWN:
-                return Permission(False, "withdrawn")
-            return Permission(True)
-        if preference and preference.sunset_at:
-            return Permission(False, "sunset")
-        if state and state.status == Status.CONFIRMED:
-            if state.basis == Basis.SOFT_OPT_IN and not topic.soft_opt_in_allowed:
-                return Permission(False, "soft_opt_in_not_allowed")
-            return Permission(True, basis=state.basis)
-        if state and state.status == Status.WITHDRAWN:
-            return Permission(False, "withdrawn")
-        return Permission(False, "no_consent")
+        """consent.selectors.send_permission, answered from these facts (the same rules:
+        permission_decide) without its three queries per mail. The contact preference
+        comes with the profile (`select_related("contact_preference")`)."""
+        return permission_decide(
+            profile=profile,
+            topic=topic,
+            now=self.now,
+            suppression=self.suppression(profile),
+            preference=_contact_preference(profile),
+            state=self.consents.get((profile.pk, topic.pk)),
+        )
 
 
 @dataclass

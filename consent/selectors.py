@@ -41,7 +41,31 @@ def _local_date(profile: Profile, now: dt.datetime) -> dt.date:
 
 
 def send_permission(*, profile: Profile, topic: Topic, now: dt.datetime) -> Permission:
-    """May we send this customer a mail under this topic, now? The one place that says so.
+    """May we send this customer a mail under this topic, now? (permission_decide, with
+    what it needs read for this one customer.)"""
+    if profile.erased_at:
+        return Permission(False, "erased")
+    return permission_decide(
+        profile=profile,
+        topic=topic,
+        now=now,
+        suppression=suppression_active(profile),
+        preference=ContactPreference.objects.filter(profile=profile).first(),
+        state=ConsentState.objects.filter(profile=profile, topic=topic).first(),
+    )
+
+
+def permission_decide(
+    *,
+    profile: Profile,
+    topic: Topic,
+    now: dt.datetime,
+    suppression: Suppression | None,
+    preference: ContactPreference | None,
+    state: ConsentState | None,
+) -> Permission:
+    """The one place that says whether a mail may go, from the facts about the customer
+    (send_permission reads them for one; the campaign engine for a whole batch at once).
 
     Transactional: yes, unless the address hard-bounced. Service: also not when the
     customer is on the do-not-contact list, paused mail, turned service mail off or opted
@@ -50,21 +74,18 @@ def send_permission(*, profile: Profile, topic: Topic, now: dt.datetime) -> Perm
     """
     if profile.erased_at:
         return Permission(False, "erased")
-    suppression = suppression_active(profile)
     if topic.category == Category.TRANSACTIONAL:
         if suppression and suppression.reason == SuppressionReason.HARD_BOUNCE:
             return Permission(False, f"suppressed:{suppression.reason}")
         return Permission(True)
     if suppression:
         return Permission(False, f"suppressed:{suppression.reason}")
-    preference = ContactPreference.objects.filter(profile=profile).first()
     if (
         preference
         and preference.paused_until
         and preference.paused_until >= _local_date(profile, now)
     ):
         return Permission(False, "paused")
-    state = ConsentState.objects.filter(profile=profile, topic=topic).first()
     if topic.category == Category.SERVICE:
         if preference and preference.no_service_mail:
             return Permission(False, "no_service_mail")
