@@ -234,10 +234,12 @@ def _insert(rows: list[tuple[Any, ...]]) -> set[str]:
 
 
 def _lock_customers(user_ids: set[str]) -> None:
-    """Two batches about the same customer take turns (PostgreSQL: a transaction-level
-    advisory lock per user id, taken in one fixed order, so they cannot deadlock): the
-    second sees the customer the first created instead of failing to create it again.
-    SQLite runs one writer at a time anyway."""
+    """Two batches about the same customer not known yet take turns (PostgreSQL: a
+    transaction-level advisory lock per user id, taken in one fixed order, so they cannot
+    deadlock): the second sees the customer the first created instead of failing to
+    create it again, and an event that waits for its customer is either in the table
+    before the identify that attaches it or sees the customer it made. SQLite runs one
+    writer at a time anyway."""
     if connection.vendor != "postgresql" or not user_ids:
         return
     with connection.cursor() as cursor:
@@ -256,7 +258,7 @@ OWNER_FIELDS = ("id", "user_id", "email", "erased_at")
 def _profiles(messages: Sequence[Message], user_ids: set[str]) -> dict[str, Profile]:
     """The batch's live customers by user id: whole for those with an identify call (it
     may change them), only OWNER_FIELDS for the rest."""
-    identified = {m.user_id for m in messages if m.type == "identify" and m.user_id}
+    identified = {m.user_id for m in messages if m.type == "identify"} & user_ids
     live = Profile.objects.filter(erased_at=None)
     profiles = {p.user_id: p for p in live.filter(user_id__in=identified)} if identified else {}
     if user_ids - identified:
@@ -276,8 +278,13 @@ def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> i
     """
     now = received_at
     user_ids = {m.user_id for m in messages if m.user_id}
-    _lock_customers(user_ids)
     profiles = _profiles(messages, user_ids)
+    if missing := user_ids - profiles.keys():
+        # Customers this batch may create (or whose events wait for them): take turns
+        # with other batches about them, then look again. Known customers need no turn,
+        # so a busy customer in every batch does not make the batches queue.
+        _lock_customers(missing)
+        profiles.update(_profiles(messages, missing))
     anonymous_ids = {m.anonymous_id for m in messages if m.anonymous_id and not m.user_id}
     aliases = dict(
         Alias.objects.filter(previous_id__in=anonymous_ids).values_list("previous_id", "user_id")
