@@ -18,5 +18,6 @@ class CampaignsConfig(AppConfig):
         registry.register_eraser("deliveries", selectors.deliveries_erase)
         registry.register_timeline_source("deliveries", selectors.deliveries_timeline)
         selectors.register_selection_conditions()
+        registry.register_demo_loader("campaigns", demo.load_demo_campaigns)
         registry.register_demo_loader("deliveries", demo.load_demo_deliveries)
         tracking.connect()  # ESP tracking webhooks: opens, clicks, bounces, complaints

@@ -5,14 +5,145 @@ no mail goes out."""
 
 import datetime as dt
 import random
+from typing import Any
 
 from django.db import transaction
 
 from profiles.models import Profile
 
-from .models import Campaign, Delivery, Reason, Send
+from .models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    Reason,
+    Reentry,
+    Send,
+    Template,
+    TriggerKind,
+)
 
 DEMO_PREFIX = "demo:"
+
+# A marketer's own programme next to the lifecycle defaults: three live campaigns, so the
+# dashboard's 3–8 count is within good practice. Per language: subject, preheader,
+# heading (the first name is added), text, button.
+DEMO_CAMPAIGNS: list[tuple[str, str, dict[str, Any], dict[str, tuple[str, ...]]]] = [
+    (
+        "demo-jubileum",
+        "Klantjubileum",
+        {
+            "trigger": TriggerKind.YEARLY,
+            "trigger_field": "first_order_at",
+            "send_at_local_time": dt.time(10, 0),
+            "reentry": Reentry.EACH,
+            "priority": 40,
+        },
+        {
+            "nl": (
+                "Al een jaar klant: dank u wel!",
+                "Een jaar geleden deed u uw eerste bestelling.",
+                "Dank u wel",
+                "Vandaag is het een jaar geleden dat u voor het eerst bij ons bestelde. "
+                "Fijn dat u er bent.",
+                "Naar de winkel",
+            ),
+            "en": (
+                "A year with us: thank you!",
+                "A year ago you placed your first order.",
+                "Thank you",
+                "It is a year today since your first order with us. We are glad to have you.",
+                "Visit the shop",
+            ),
+        },
+    ),
+    (
+        "demo-tiende-bestelling",
+        "Tiende bestelling",
+        {
+            "trigger": TriggerKind.MILESTONE,
+            "trigger_number": 10,
+            "reentry": Reentry.ONCE,
+            "priority": 50,
+        },
+        {
+            "nl": (
+                "Uw tiende bestelling!",
+                "Daar zijn we trots op.",
+                "Uw tiende bestelling",
+                "Tien keer heeft u voor ons gekozen. Dank u voor uw vertrouwen.",
+                "Bekijk de nieuwe collectie",
+            ),
+            "en": (
+                "Your tenth order!",
+                "We are proud of that.",
+                "Your tenth order",
+                "Ten times you chose us. Thank you for your trust.",
+                "See the new collection",
+            ),
+        },
+    ),
+    (
+        "demo-review",
+        "Reviewverzoek na bestelling",
+        {
+            "trigger": TriggerKind.EVENT,
+            "trigger_event": "Order Completed",
+            "delay": dt.timedelta(days=10),
+            "reentry": Reentry.DAYS,
+            "reentry_days": 60,
+            "priority": 20,
+        },
+        {
+            "nl": (
+                "Hoe bevalt uw bestelling?",
+                "Uw review helpt andere klanten.",
+                "Hoe bevalt het",
+                "U heeft onlangs bij ons besteld. Wilt u in een paar woorden vertellen wat u "
+                "ervan vindt?",
+                "Schrijf een review",
+            ),
+            "en": (
+                "How do you like your order?",
+                "Your review helps other customers.",
+                "How do you like it",
+                "You recently ordered from us. Would you tell us in a few words what you "
+                "think of it?",
+                "Write a review",
+            ),
+        },
+    ),
+]
+FIRST_NAME = "{% if customer.first_name %}, {{ customer.first_name }}{% endif %}"
+SHOP_URL = "{{ shop.shop_url }}"
+
+
+@transaction.atomic
+def load_demo_campaigns(profiles: list[Profile], rng: random.Random, now: dt.datetime) -> str:
+    from consent.models import Topic
+
+    topic = Topic.objects.filter(key="newsletter").first()
+    if topic is None:
+        return "no newsletter topic"
+    made = 0
+    for key, name, fields, templates in DEMO_CAMPAIGNS:
+        campaign, created = Campaign.objects.get_or_create(
+            key=key,
+            defaults={"name": name, "topic": topic, "status": CampaignStatus.LIVE, **fields},
+        )
+        if not created:
+            continue
+        made += 1
+        for language, (subject, preheader, heading, text, button) in templates.items():
+            Template.objects.create(
+                campaign=campaign,
+                language=language,
+                subject=subject,
+                preheader=preheader,
+                html=f"<h1>{heading}{FIRST_NAME}</h1><p>{text}</p>"
+                f'<p><a class="button" href="{SHOP_URL}">{button}</a></p>',
+                text=f"{heading}{FIRST_NAME}\n\n{text}\n{SHOP_URL}\n",
+            )
+    return f"{made} campaigns of the marketer's own, live"
 
 
 @transaction.atomic

@@ -39,6 +39,18 @@ def test_demo_data_is_varied_and_loaded_only_once():
 
     assert Delivery.objects.exclude(opened_at=None).exists()
     assert Send.objects.filter(status="skipped").exclude(reason="").exists()
+    # A marketer's own programme besides the defaults, within the good practice of 3–8,
+    # each with a template per language that renders for a customer.
+    from campaigns.admin import live_extra_count
+    from campaigns.models import Campaign
+    from campaigns.rendering import render, template_for
+
+    assert 3 <= live_extra_count() <= 8
+    customer = profiles.exclude(first_name="").first()
+    for campaign in Campaign.objects.filter(key__startswith="demo-"):
+        assert {t.language for t in campaign.templates.all()} == {"nl", "en"}
+        mail = render(template_for(campaign, customer.language), customer, campaign)
+        assert customer.first_name in mail.html and mail.subject
 
     def counts():
         return (
@@ -47,6 +59,7 @@ def test_demo_data_is_varied_and_loaded_only_once():
             Suppression.objects.count(),
             Event.objects.count(),
             Send.objects.count(),
+            Campaign.objects.count(),
         )
 
     before = counts()
