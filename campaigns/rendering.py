@@ -18,7 +18,7 @@ from django.utils.html import escape
 from jinja2 import ChainableUndefined, TemplateError, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from consent.links import list_unsubscribe_headers, mail_footer
+from consent.links import MailLinks, mail_footer, one_click_headers
 from events.models import Activity
 from profiles.models import Profile
 
@@ -78,6 +78,56 @@ class Rendered:
     headers: dict[str, str]
 
 
+# Stand-ins for the customer's own links in a footer rendered once per batch: private-use
+# characters, which neither escaping nor a shop's name or address produce.
+_LINK_SLOTS = {
+    "preferences_url": "\ue000preferences\ue000",
+    "unsubscribe_url": "\ue000unsubscribe\ue000",
+}
+
+
+def _footer_parts(footer: dict[str, Any], language: str) -> tuple[str, str]:
+    """The footer (HTML, text) every mail ends with, in the customer's language."""
+    with translation.override(language or "nl"):
+        return (
+            render_to_string("mail/_footer.html", footer),
+            render_to_string("mail/_footer.txt", footer),
+        )
+
+
+class BatchRendering:
+    """What the mails of one sending batch share, made once for the batch: the footer
+    links' fixed parts (consent.links.MailLinks) and the footer rendered per language
+    with slots for the customer's own links. `render(..., batch=…)` makes, string for
+    string, the mail that `render` makes without it; the links are still signed per
+    customer."""
+
+    def __init__(self) -> None:
+        self.links = MailLinks()
+        self._footers: dict[tuple[str, tuple[str, ...]], tuple[str, str] | None] = {}
+
+    def footer_parts(self, footer: dict[str, Any], language: str) -> tuple[str, str]:
+        own = tuple(name for name in _LINK_SLOTS if footer[name])
+        key = (language, own)
+        if key not in self._footers:
+            slotted = _footer_parts({**footer, **{n: _LINK_SLOTS[n] for n in own}}, language)
+            # Only a footer that shows each link once, as it is given, can be filled in.
+            fits = all(part.count(_LINK_SLOTS[n]) == 1 for part in slotted for n in own)
+            self._footers[key] = slotted if fits else None
+        parts = self._footers[key]
+        if parts is None:
+            return _footer_parts(footer, language)
+        html, text = parts
+        for name in own:
+            # As the template shows a value: autoescaped (the Django engine's default).
+            link = str(escape(footer[name]))
+            html, text = (
+                html.replace(_LINK_SLOTS[name], link),
+                text.replace(_LINK_SLOTS[name], link),
+            )
+        return html, text
+
+
 def template_for(campaign: Campaign, language: str) -> Template | None:
     templates = {t.language: t for t in campaign.templates.all()}
     return templates.get(language) or templates.get("nl") or templates.get("en")
@@ -124,11 +174,14 @@ def render(
     profile: Profile,
     campaign: Campaign,
     extra: dict[str, Any] | None = None,
+    *,
+    batch: BatchRendering | None = None,
 ) -> Rendered:
     """Subject, preheader, HTML (CSS inlined) and text for one customer, with the footer
-    links and, for commercial and service mail, the RFC 8058 headers."""
+    links and, for commercial and service mail, the RFC 8058 headers. `batch`: what the
+    mails of a sending batch share, made once (the same mail, made faster)."""
     topic = campaign.topic
-    footer = mail_footer(profile, topic)
+    footer = batch.links.footer(profile, topic) if batch else mail_footer(profile, topic)
     shop = {**footer, "shop_url": settings.SHOP_URL, "basket_url": settings.SHOP_BASKET_URL}
     context = {**customer_context(profile), **(extra or {}), "shop": shop, "links": footer}
     parts = {}
@@ -144,13 +197,17 @@ def render(
         except TemplateError as exc:
             raise RenderError(f"{part}: {exc}") from exc
     # Every mail ends with who sends it and the customer's links, whatever the template.
-    with translation.override(profile.language or "nl"):
-        footer_html = render_to_string("mail/_footer.html", footer)
-        footer_text = render_to_string("mail/_footer.txt", footer)
+    footer_html, footer_text = (
+        batch.footer_parts(footer, profile.language)
+        if batch
+        else _footer_parts(footer, profile.language)
+    )
     html = _with_footer(parts["html"], footer_html, parts["preheader"].strip())
     html = _inliner.inline(html)
     text = parts["text"].rstrip() + "\n\n-- \n" + footer_text.strip() + "\n"
-    headers = list_unsubscribe_headers(profile, topic) if topic.category != "transactional" else {}
+    # Commercial and service mail (the footer has an unsubscribe link): RFC 8058.
+    unsubscribe = footer["unsubscribe_url"]
+    headers = one_click_headers(unsubscribe) if unsubscribe else {}
     return Rendered(
         subject=" ".join(parts["subject"].split()),
         preheader=parts["preheader"].strip(),

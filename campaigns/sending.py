@@ -34,7 +34,7 @@ from core.mail import TRANSIENT_MAIL_ERRORS
 from .models import CampaignStatus, Delivery, Reason, Send, SendStatus, Template
 from .propositions import ORDER_COMPLETED, propositions_for
 from .recheck import BatchFacts, decide
-from .rendering import RenderError, render, template_contexts, template_for
+from .rendering import BatchRendering, RenderError, render, template_contexts, template_for
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def _extra_context(send: Send, template: Template, facts: BatchFacts) -> dict[st
     return extra
 
 
-def _message(send: Send, facts: BatchFacts) -> EmailMultiAlternatives | str:
+def _message(send: Send, facts: BatchFacts, batch: BatchRendering) -> EmailMultiAlternatives | str:
     """The mail for this send, or the reason there is none."""
     template = template_for(send.campaign, send.profile.language)
     if template is None:
@@ -120,7 +120,7 @@ def _message(send: Send, facts: BatchFacts) -> EmailMultiAlternatives | str:
     extra = _extra_context(send, template, facts)
     if extra is None:
         return Reason.NO_PROPOSITION
-    rendered = render(template, send.profile, send.campaign, extra)
+    rendered = render(template, send.profile, send.campaign, extra, batch=batch)
     domain = urlsplit(settings.SITE_URL).hostname or "klantbeeld.local"
     message = EmailMultiAlternatives(
         subject=rendered.subject,
@@ -167,6 +167,7 @@ def sends_process(claim: uuid.UUID, *, now: dt.datetime) -> dict[str, int]:
     skipped: dict[str, list[int]] = defaultdict(list)
     deferred: dict[tuple[dt.datetime, str], list[int]] = defaultdict(list)
     outgoing: list[tuple[Send, EmailMultiAlternatives]] = []
+    rendering = BatchRendering()
     for send in sends:
         decision = decide(send, facts)
         if decision.action == "defer":
@@ -177,7 +178,7 @@ def sends_process(claim: uuid.UUID, *, now: dt.datetime) -> dict[str, int]:
             skipped[decision.reason].append(send.pk)
             continue
         try:
-            message = _message(send, facts)
+            message = _message(send, facts, rendering)
         except RenderError:
             logger.exception("campaign %s: template does not render", send.campaign.key)
             message = Reason.NO_TEMPLATE
