@@ -3,7 +3,7 @@
 import contextlib
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -44,6 +44,16 @@ ADDRESS_FIELDS = {
 }
 # Traits that are read but not kept as custom attributes.
 HANDLED_TRAITS = {*TRAIT_FIELDS, "address", "timezone", "locale", "language"}
+
+# What the consent side of an order reads of the customer.
+ORDER_FIELDS = ("id", "user_id", "email", "erased_at")
+
+
+class Owner(NamedTuple):
+    """A known customer an event belongs to, when the batch does not change them."""
+
+    pk: int
+    user_id: str
 
 
 def traits_to_profile_data(traits: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
@@ -90,11 +100,15 @@ def _raise_for(message: Message, exc: ValidationError) -> None:
         raise BadMessage(" ".join(messages), field=f"traits.{trait}", index=message.index) from None
 
 
-def _identify(message: Message, profiles: dict[str, Profile], now: dt.datetime) -> Profile | None:
+def _identify(
+    message: Message, profiles: dict[str, Profile | Owner], now: dt.datetime
+) -> Profile | None:
     """Create or update the customer from an identify call (the shop is trusted: an
     address change applies directly). A new user id without an address waits."""
     data = traits_to_profile_data(message.traits, message.context)
-    profile = profiles.get(message.user_id)
+    found = profiles.get(message.user_id)
+    # The batch's identified customers are read whole (_profiles); this is a safeguard.
+    profile = Profile.objects.get(pk=found.pk) if isinstance(found, Owner) else found
     try:
         if profile is None:
             if "email" not in data:
@@ -135,8 +149,8 @@ def _identify(message: Message, profiles: dict[str, Profile], now: dt.datetime) 
 
 
 def _owner(
-    message: Message, profiles: dict[str, Profile], aliases: dict[str, str]
-) -> Profile | None:
+    message: Message, profiles: dict[str, Profile | Owner], aliases: dict[str, str]
+) -> Profile | Owner | None:
     if message.user_id:
         return profiles.get(message.user_id)
     user_id = aliases.get(message.anonymous_id)
@@ -157,7 +171,7 @@ def _aliases_store(links: dict[str, str]) -> dict[str, str]:
     )
 
 
-def _attach(owners: dict[str, Profile]) -> set[int]:
+def _attach(owners: dict[str, Profile | Owner]) -> set[int]:
     """Give customers the events they made before we knew them (a basket filled before
     login counts): `owners` maps an anonymous id or earlier user id to its customer. Two
     UPDATEs for the whole batch (written as SQL: Django's CASE per id costs more to build
@@ -251,19 +265,17 @@ def _lock_customers(user_ids: set[str]) -> None:
         )
 
 
-# What an event's owner needs when it only gets events (and perhaps a soft opt-in).
-OWNER_FIELDS = ("id", "user_id", "email", "erased_at")
-
-
-def _profiles(messages: Sequence[Message], user_ids: set[str]) -> dict[str, Profile]:
-    """The batch's live customers by user id: whole for those with an identify call (it
-    may change them), only OWNER_FIELDS for the rest."""
+def _profiles(messages: Sequence[Message], user_ids: set[str]) -> dict[str, Profile | Owner]:
+    """The batch's live customers by user id: the whole profile for those with an identify
+    call (it may change them), only their id for the rest."""
     identified = {m.user_id for m in messages if m.type == "identify"} & user_ids
     live = Profile.objects.filter(erased_at=None)
-    profiles = {p.user_id: p for p in live.filter(user_id__in=identified)} if identified else {}
+    profiles: dict[str, Profile | Owner] = {}
+    if identified:
+        profiles.update({p.user_id: p for p in live.filter(user_id__in=identified)})
     if user_ids - identified:
-        others = live.filter(user_id__in=user_ids - identified).only(*OWNER_FIELDS)
-        profiles.update({p.user_id: p for p in others})
+        others = live.filter(user_id__in=user_ids - identified).values_list("pk", "user_id")
+        profiles.update({user_id: Owner(pk, user_id) for pk, user_id in others})
     return profiles
 
 
@@ -277,6 +289,10 @@ def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> i
     Returns the number of new events.
     """
     now = received_at
+    anonymous_ids = {m.anonymous_id for m in messages if m.anonymous_id and not m.user_id}
+    aliases = dict(
+        Alias.objects.filter(previous_id__in=anonymous_ids).values_list("previous_id", "user_id")
+    )
     user_ids = {m.user_id for m in messages if m.user_id}
     profiles = _profiles(messages, user_ids)
     if missing := user_ids - profiles.keys():
@@ -285,10 +301,6 @@ def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> i
         # so a busy customer in every batch does not make the batches queue.
         _lock_customers(missing)
         profiles.update(_profiles(messages, missing))
-    anonymous_ids = {m.anonymous_id for m in messages if m.anonymous_id and not m.user_id}
-    aliases = dict(
-        Alias.objects.filter(previous_id__in=anonymous_ids).values_list("previous_id", "user_id")
-    )
     touched: set[int] = set()
 
     links: dict[str, str] = {}  # anonymous or earlier id → user id, as the batch says
@@ -305,12 +317,16 @@ def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> i
             links.setdefault(message.previous_id, message.user_id)
             attach.setdefault(message.previous_id, message.user_id)
     aliases.update(_aliases_store(links))
+    # The customers the batch's anonymous visitors were linked to (before, or by the
+    # batch itself when an earlier link stands).
+    if linked := set(aliases.values()) - profiles.keys():
+        profiles.update(_profiles([], linked))
     touched |= _attach(
         {earlier: profiles[user_id] for earlier, user_id in attach.items() if user_id in profiles}
     )
 
     rows = []
-    owners: dict[str, Profile | None] = {}
+    owners: dict[str, Profile | Owner | None] = {}
     for m in messages:
         owner = _owner(m, profiles, aliases)
         owners[m.message_id] = owner
@@ -337,8 +353,10 @@ def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> i
             continue
         touched.add(owner.pk)
         if m.type == "track" and m.name == ORDER_COMPLETED:
-            orders.append((owner, m))
-    _checkout_consent(orders, now)
+            orders.append((owner.pk, m))
+    if orders:
+        customers = Profile.objects.only(*ORDER_FIELDS).in_bulk({pk for pk, _m in orders})
+        _checkout_consent([(customers[pk], m) for pk, m in orders], now)
     if touched:
         ids = sorted(touched)
         # argsrepr: Celery would otherwise build a safe repr of every id for its logs.

@@ -442,3 +442,14 @@ def test_a_batch_of_orders_grants_soft_opt_ins_and_honours_a_no_in_order(send):
     )
     assert states == {"u1": "confirmed", "u2": "withdrawn", "u3": "confirmed"}
     assert WebhookDelivery.objects.filter(event="consent.changed").count() == len(ledger)
+
+
+def test_a_visitor_linked_before_is_known_in_a_later_anonymous_batch(send):
+    send(
+        "identify",
+        {"userId": "u1", "anonymousId": "a1", "traits": {"email": "anna@example.com"}},
+    )
+    send("batch", {"batch": [track(1, userId=None, anonymousId="a1", event="Product Added")]})
+    event = Event.objects.get(message_id="m1")
+    assert (event.profile.user_id, event.user_id) == ("u1", "u1")
+    assert Activity.objects.get(profile=event.profile).last_basket_at is not None
