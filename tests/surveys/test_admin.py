@@ -51,6 +51,21 @@ def test_the_dashboard_is_cached_until_refreshed(
     assert f'"profiles": {Profile.objects.filter(erased_at=None).count()}' in fresh
 
 
+def test_beat_computes_the_figures_before_a_marketer_opens_the_admin(
+    demo, marketer_client, django_assert_max_num_queries
+):
+    from django.conf import settings
+
+    from core.periodic import periodic_run
+
+    assert "dashboard" in settings.CELERY_BEAT_SCHEDULE
+    with time_machine.travel(dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC), tick=False):
+        periodic_run("dashboard", now=dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC))
+        with django_assert_max_num_queries(12):  # the first visit computes nothing
+            page = marketer_client.get("/admin/")
+    assert "Cijfers van 2026-03-02T09:00 (UTC)" in page.content.decode()
+
+
 def test_stale_figures_are_shown_with_their_time_while_a_worker_computes_new_ones(
     demo, marketer_client
 ):

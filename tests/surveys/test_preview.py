@@ -50,13 +50,13 @@ def test_the_preview_shows_eleven_score_links_that_open_a_preview_page(
     opened = client.get(links["7"])
     assert opened.status_code == 200
     body = opened.content.decode()
-    assert "Preview: this is the survey as a customer sees it" in body
+    assert "Voorbeeld: zo ziet een klant de enquête" in body
     assert 'value="7" checked' in body
     assert "Hoe waarschijnlijk is het dat u ons aanbeveelt" in body
     # Answering goes all the way to the thank-you page, and is not recorded.
     thanked = client.post(links["7"], {"score": "9", "why": "Even proberen"})
     assert thanked.status_code == 200
-    assert "Preview: this answer was not recorded." in thanked.content.decode()
+    assert "Voorbeeld: dit antwoord is niet bewaard." in thanked.content.decode()
     assert "Dank u voor uw antwoord" in thanked.content.decode()
     assert client.post(links["7"], {"score": "11"}).status_code == 400
     assert nothing_recorded()
