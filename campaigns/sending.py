@@ -9,9 +9,10 @@
   the send window in the customer's time zone, and frequency. A failed check skips the
   send or defers it (a new due time), always with its reason.
 - **Send** through the configured backend on one connection per batch. Right before the
-  mail server is called the send is marked "handed over" (per mail, committed); a
-  worker that dies after that mark leaves the send "unknown" (visible, with its reason,
-  never sent twice), one that dies before it leaves the send to be claimed again.
+  mail server is called the send is marked "handed over" (committed, a few sends at a
+  time: HANDOVER_CHUNK); a worker that dies after that mark leaves the send "unknown"
+  (visible, with its reason, never sent twice), one that dies before it leaves the send
+  to be claimed again.
 - **Record** the batch's deliveries with their message ids, in one insert.
 """
 
@@ -21,13 +22,13 @@ import smtplib
 import uuid
 from collections import defaultdict
 from email.utils import make_msgid
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Field
 
 from core.mail import TRANSIENT_MAIL_ERRORS
 
@@ -42,6 +43,13 @@ BATCH = 100
 CLAIM_LOCK = 0x4B4C414D  # the advisory lock of the claim step ("KLAM")
 # A claim older than this without a result belongs to a worker that died.
 CLAIM_LEASE = dt.timedelta(minutes=10)
+# Sends marked "handed over" together, in one committed UPDATE, right before they go to
+# the mail server one by one. A commit is a disk flush (~3 ms, as much as making a mail):
+# per mail it held a worker to ~120 mails/s. The price of a larger chunk: a worker killed
+# halfway leaves the chunk's unsent mails "unknown" (reason worker_lost, on the customer's
+# timeline) with its sent ones, never sent twice; so at most HANDOVER_CHUNK - 1 customers
+# visibly miss a mail. At 10 the flush is 0.3 ms per mail; more saves little.
+HANDOVER_CHUNK = 10
 
 
 def sends_claim(*, now: dt.datetime, limit: int = BATCH) -> uuid.UUID | None:
@@ -212,45 +220,82 @@ def _deliver(
     now: dt.datetime,
     counts: dict[str, int],
 ) -> None:
-    """Hand the messages to the mail server over one connection, marking each as handed
-    over first (one statement per mail, committed before the server sees the mail), and
-    record the deliveries of the batch together at the end."""
+    """Hand the messages to the mail server over one connection, marking them as handed
+    over first (HANDOVER_CHUNK at a time, committed before the server sees any of them),
+    and record the deliveries of the batch together at the end."""
     if not outgoing:
         return
+    claim = outgoing[0][0].claim
     sent: list[tuple[Send, EmailMultiAlternatives]] = []
+    untried: set[int] = set()  # marked handed over, not yet given to the mail server
     mail_connection = get_connection()
     mail_connection.open()
     try:
-        for index, (send, message) in enumerate(outgoing):
-            # Only while the claim is still ours: a worker whose lease ran out (its sends
-            # went back to the queue) must not hand over what another worker may send.
-            if not Send.objects.filter(
-                pk=send.pk, claim=send.claim, status=SendStatus.CLAIMED, sending_at=None
-            ).update(sending_at=now):
-                counts["lost_claim"] += 1
-                continue
-            message.connection = mail_connection
-            try:
-                message.send()
-            except smtplib.SMTPRecipientsRefused:
-                _finish(send, SendStatus.SKIPPED, Reason.REFUSED, now)
-                counts[f"skipped:{Reason.REFUSED}"] += 1
-                continue
-            except TRANSIENT_MAIL_ERRORS:
-                # The server went away: this one and the rest go back to the queue.
-                Send.objects.filter(pk__in=[s.pk for s, _m in outgoing[index:]]).update(
-                    status=SendStatus.SCHEDULED, claim=None, claimed_at=None, sending_at=None
-                )
-                counts["requeued"] += len(outgoing) - index
-                logger.warning("mail server unreachable; %s sends requeued", len(outgoing) - index)
-                return
-            sent.append((send, message))
+        for start in range(0, len(outgoing), HANDOVER_CHUNK):
+            chunk = outgoing[start : start + HANDOVER_CHUNK]
+            untried = _hand_over(claim, [send.pk for send, _m in chunk], now)
+            if len(untried) < len(chunk):
+                counts["lost_claim"] += len(chunk) - len(untried)
+            for index, (send, message) in enumerate(chunk, start):
+                if send.pk not in untried:
+                    continue
+                untried.discard(send.pk)
+                message.connection = mail_connection
+                try:
+                    message.send()
+                except smtplib.SMTPRecipientsRefused:
+                    _finish(send, SendStatus.SKIPPED, Reason.REFUSED, now)
+                    counts[f"skipped:{Reason.REFUSED}"] += 1
+                    continue
+                except TRANSIENT_MAIL_ERRORS:
+                    # The server went away: this one and the rest go back to the queue.
+                    rest = [s.pk for s, _m in outgoing[index:]]
+                    requeued = Send.objects.filter(
+                        pk__in=rest, claim=claim, status=SendStatus.CLAIMED
+                    ).update(
+                        status=SendStatus.SCHEDULED, claim=None, claimed_at=None, sending_at=None
+                    )
+                    untried = set()
+                    if requeued:
+                        counts["requeued"] += requeued
+                    logger.warning("mail server unreachable; %s sends requeued", requeued)
+                    return
+                sent.append((send, message))
     finally:
         # Also when something above raised: what the server took is recorded as sent.
         # (A worker killed before this leaves those sends handed over: "unknown".)
         _record_sent(sent, now)
         counts["sent"] += len(sent)
+        if untried:
+            # Never given to the server: back to "claimed", so the lease requeues them.
+            Send.objects.filter(pk__in=untried, claim=claim, status=SendStatus.CLAIMED).update(
+                sending_at=None
+            )
         mail_connection.close()
+
+
+# PostgreSQL and SQLite (3.35+) both say which rows an UPDATE changed: RETURNING.
+_HAND_OVER_SQL = (
+    "UPDATE campaigns_send SET sending_at = %s"
+    " WHERE id IN ({ids}) AND claim = %s AND status = %s AND sending_at IS NULL"
+    " RETURNING id"
+)
+
+
+def _hand_over(claim: uuid.UUID | None, ids: list[int], now: dt.datetime) -> set[int]:
+    """Mark these sends handed over in one committed statement, only those still claimed
+    by `claim` (a worker whose lease ran out must not hand over what another worker may
+    send); the ids it marked, from the UPDATE's RETURNING."""
+    params = [
+        connection.ops.adapt_datetimefield_value(now),
+        *ids,
+        cast(Field, Send._meta.get_field("claim")).get_db_prep_value(claim, connection),
+        SendStatus.CLAIMED.value,
+    ]
+    sql = _HAND_OVER_SQL.format(ids=", ".join(["%s"] * len(ids)))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _record_sent(sent: list[tuple[Send, EmailMultiAlternatives]], now: dt.datetime) -> None:

@@ -4,13 +4,20 @@ worker still busy when its claim runs out."""
 
 import contextlib
 import datetime as dt
+import os
+import signal
+import smtplib
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from django.core import mail
+from django.core.mail.backends import locmem
 from django.db import IntegrityError, connection, transaction
 
 from campaigns import sending
@@ -269,6 +276,160 @@ def test_a_worker_that_died_after_handing_over_never_sends_twice_and_says_so(ann
     assert "worker lost while handing the mail over" in timeline
 
 
+class _KilledMidChunk:
+    """The mail server of a worker process that is killed (SIGKILL: no `finally`, no
+    clean-up) right after the server took its KILL_AFTER-th message. Each recipient the
+    server took is appended to the file TAKEN_FILE names."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.taken = Path(os.environ["TAKEN_FILE"])
+
+    def open(self):
+        return True
+
+    def close(self):
+        return None
+
+    def send_messages(self, messages):
+        for message in messages:
+            with self.taken.open("a") as taken:
+                taken.write(message.to[0] + "\n")
+            if len(self.taken.read_text().splitlines()) >= int(os.environ["KILL_AFTER"]):
+                os.kill(os.getpid(), signal.SIGKILL)
+        return len(messages)
+
+
+_WORKER = """
+import datetime as dt, sys, django
+django.setup()
+from django.conf import settings
+settings.EMAIL_BACKEND = "tests.campaigns.test_concurrency._KilledMidChunk"
+from campaigns.sending import sends_send_due
+sends_send_due(now=dt.datetime.fromisoformat(sys.argv[1]))
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_worker_killed_halfway_through_a_chunk_never_sends_twice_and_loses_nothing_silently(
+    tmp_path,
+):
+    """A worker process marks a chunk of sends handed over, the server takes three of
+    them, and the process is killed. The chunk's sends (taken or not: nobody knows) end
+    "unknown" with their reason; the sends after the chunk are sent once, by the next
+    tick; nothing is sent again."""
+    only_campaigns("welcome")
+    people = _welcome_due_for(sending.HANDOVER_CHUNK + 2)
+    claimed_at = at(minutes=1)
+    sends_schedule(now=claimed_at)
+    db = connection.settings_dict
+    taken = tmp_path / "taken.txt"
+    worker = subprocess.run(  # noqa: S603 - our own code
+        [sys.executable, "-c", _WORKER, claimed_at.isoformat()],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": (
+                f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+                f"/{db['NAME']}"
+            ),
+            "TAKEN_FILE": str(taken),
+            "KILL_AFTER": "3",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert worker.returncode == -signal.SIGKILL, worker.stderr
+    first_taken = taken.read_text().split()
+    assert len(first_taken) == 3
+    assert Counter(Send.objects.values_list("status", flat=True)) == {"claimed": len(people)}
+
+    report = tick(claimed_at + dt.timedelta(minutes=11))
+
+    chunk = sending.HANDOVER_CHUNK
+    assert report["recovered"] == {"requeued": 2, "unknown": chunk}
+    assert report["sent"] == {"sent": 2}
+    unknown = Send.objects.filter(status="unknown")
+    assert set(unknown.values_list("reason", flat=True)) == {"worker_lost"}
+    unknown_to = set(unknown.values_list("profile__email", flat=True))
+    assert set(first_taken) <= unknown_to  # what the server took is among them
+    # Everyone else got the mail once, from the next worker, and only they did.
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        p.email for p in people if p.email not in unknown_to
+    )
+    assert not set(first_taken) & {m.to[0] for m in mail.outbox}
+    assert Delivery.objects.count() == 2
+    tick(claimed_at + dt.timedelta(hours=1))
+    assert len(mail.outbox) == 2
+
+
+class _FailingMailServer(locmem.EmailBackend):
+    """A mail backend that raises `error` once: at the `at`-th message it gets (counted
+    over its connections)."""
+
+    error: BaseException = smtplib.SMTPServerDisconnected("gone")
+    at = 3
+    calls = 0
+
+    @classmethod
+    def fail(cls, error: BaseException, at: int) -> None:
+        cls.error, cls.at, cls.calls = error, at, 0
+
+    def send_messages(self, messages):
+        _FailingMailServer.calls += 1
+        if _FailingMailServer.calls == self.at:
+            raise self.error
+        return super().send_messages(messages)
+
+
+@pytest.mark.django_db
+def test_a_mail_server_going_away_halfway_through_a_chunk_requeues_the_rest_once(settings):
+    """The mail it was sending and the chunk's mails after it go back to the queue (not
+    taken: the server went away), and the tick's next batch sends them, once."""
+    only_campaigns("welcome")
+    people = _welcome_due_for(5)  # one chunk
+    settings.EMAIL_BACKEND = f"{__name__}._FailingMailServer"
+    _FailingMailServer.fail(smtplib.SMTPServerDisconnected("gone"), at=3)
+
+    report = tick(at(minutes=1))
+
+    assert report["sent"] == {"sent": 5, "requeued": 3}
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(p.email for p in people)
+    assert set(Send.objects.values_list("status", flat=True)) == {"sent"}
+    assert Delivery.objects.count() == 5
+
+
+@pytest.mark.django_db
+def test_a_mail_the_server_answers_with_an_error_halfway_through_a_chunk_is_the_only_unknown(
+    settings,
+):
+    """An error that is neither "recipient refused" nor "server gone" stops the worker:
+    the mail it was sending is "unknown" (the server may have taken it); the chunk's mails
+    it never tried go back to the queue with the lease, and are sent once."""
+    only_campaigns("welcome")
+    people = _welcome_due_for(5)
+    settings.EMAIL_BACKEND = f"{__name__}._FailingMailServer"
+    _FailingMailServer.fail(smtplib.SMTPDataError(451, b"try again later"), at=3)
+    started = at(minutes=1)
+
+    with pytest.raises(smtplib.SMTPDataError):
+        tick(started)
+
+    assert Counter(Send.objects.values_list("status", flat=True)) == {"sent": 2, "claimed": 3}
+    assert Send.objects.filter(status="claimed").exclude(sending_at=None).count() == 1
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    report = tick(started + dt.timedelta(minutes=11))
+    assert report["recovered"] == {"requeued": 2, "unknown": 1}
+    assert len(mail.outbox) == 4  # two before the error, two after the lease
+    assert len({m.to[0] for m in mail.outbox}) == 4
+    lost = Send.objects.get(status="unknown")
+    assert lost.reason == "worker_lost"
+    assert lost.profile.email not in {m.to[0] for m in mail.outbox}
+    assert {m.to[0] for m in mail.outbox} | {lost.profile.email} == {p.email for p in people}
+
+
 @pytest.mark.django_db
 def test_the_database_refuses_a_send_that_ends_unsent_without_a_reason(anna):
     only_campaigns("welcome")
@@ -282,32 +443,28 @@ def test_the_database_refuses_a_send_that_ends_unsent_without_a_reason(anna):
 # --- A worker still busy when its claim runs out ------------------------------------------
 
 
-class _SlowMailServer:
+class _SlowMailServer(locmem.EmailBackend):
     """A mail backend whose server is so slow that, while the first message of a batch
     is on its way, the claim's lease runs out and the next tick (another worker) runs."""
 
     meanwhile: Callable[[], object] | None = None
 
-    def __init__(self, *args, **kwargs) -> None:
-        from django.core.mail.backends.locmem import EmailBackend
-
-        self.backend = EmailBackend(*args, **kwargs)
-
-    def open(self):
-        return self.backend.open()
-
-    def close(self):
-        return self.backend.close()
-
     def send_messages(self, messages):
         other_worker, _SlowMailServer.meanwhile = _SlowMailServer.meanwhile, None
         if other_worker is not None:
             other_worker()
-        return self.backend.send_messages(messages)
+        return super().send_messages(messages)
 
 
 @pytest.mark.django_db
-def test_a_worker_still_sending_when_its_lease_runs_out_never_sends_a_mail_twice(settings):
+@pytest.mark.parametrize("chunk", [1, 2, sending.HANDOVER_CHUNK])
+def test_a_worker_still_sending_when_its_lease_runs_out_never_sends_a_mail_twice(
+    settings, monkeypatch, chunk
+):
+    """Whatever it had marked handed over it may still send (nobody else will: those
+    sends are "unknown" to the other worker); the rest went back to the queue and it
+    leaves them to the other worker (its claim is lost)."""
+    monkeypatch.setattr(sending, "HANDOVER_CHUNK", chunk)
     only_campaigns("welcome")
     people = _welcome_due_for(3)
     started = at(minutes=1)
