@@ -4,6 +4,7 @@
   var source = document.getElementById("kb-figures");
   if (!source || typeof Chart === "undefined") { return; }
   var f = JSON.parse(source.textContent);
+  var words = JSON.parse(document.getElementById("kb-labels").textContent);
   var green = "#0b6e4f", grey = "#9aa5b1", amber = "#f0b429";
   function draw(id, config) {
     var canvas = document.getElementById(id);
@@ -25,13 +26,13 @@
   draw("kb-chart-mail", {
     type: "bar",
     data: { labels: f.mail.per_day.map(function (r) { return r.day; }),
-            datasets: [{ label: "sent", data: f.mail.per_day.map(function (r) { return r.sent; }), backgroundColor: grey },
-                       { label: "opened", data: f.mail.per_day.map(function (r) { return r.opened; }), backgroundColor: green }] },
+            datasets: [{ label: words.sent, data: f.mail.per_day.map(function (r) { return r.sent; }), backgroundColor: grey },
+                       { label: words.opened, data: f.mail.per_day.map(function (r) { return r.opened; }), backgroundColor: green }] },
     options: Object.assign({}, common, { plugins: { legend: { display: true } } })
   });
   draw("kb-chart-sources", {
     type: "bar",
-    data: { labels: f.sources.map(function (r) { return r.source; }),
+    data: { labels: f.sources.map(function (r) { return words.sources[r.source] || r.source; }),
             datasets: [{ data: f.sources.map(function (r) { return r.count; }), backgroundColor: amber }] },
     options: common
   });

@@ -38,6 +38,20 @@ def test_the_front_page_opens_with_the_dashboard(demo, marketer_client):
     assert "cdn" not in page.lower()
 
 
+def test_the_charts_speak_the_readers_language(demo, marketer_client):
+    import json
+
+    page = marketer_client.get("/admin/")
+    labels = json.loads(
+        page.content.decode()
+        .split('id="kb-labels" type="application/json">')[1]
+        .split("</script>")[0]
+    )
+    assert (labels["sent"], labels["opened"]) == ("verstuurd", "geopend")
+    assert labels["sources"]["friend"] == "Via vrienden of familie"
+    assert "elke 10 minuten ververst" in page.content.decode()
+
+
 def test_the_dashboard_is_cached_until_refreshed(
     demo, marketer_client, django_assert_max_num_queries
 ):
