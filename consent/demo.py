@@ -51,6 +51,7 @@ def _opt_in(
     topic: Topic,
     requested_at: dt.datetime,
     confirmed_at: dt.datetime | None = None,
+    also: Topic | None = None,
 ) -> None:
     """The double opt-in request behind a demo "requested": its mail's link, its topic
     and text, as subscription_request makes them (no mail is sent)."""
@@ -65,9 +66,10 @@ def _opt_in(
         source=Source.FORM,
         language=profile.language,
     )
-    OptInRequestTopic.objects.create(
-        request=request, topic=topic, consent_text_id=topic.current_text_id
-    )
+    for asked in (topic, also) if also else (topic,):
+        OptInRequestTopic.objects.create(
+            request=request, topic=asked, consent_text_id=asked.current_text_id
+        )
 
 
 @transaction.atomic
@@ -76,6 +78,7 @@ def load_demo_consents(profiles: list[Profile], rng: random.Random, now: dt.date
         return "demo consents already loaded"
     newsletter = Topic.objects.get(key="newsletter")
     service = Topic.objects.get(key="service")
+    personalisation = Topic.objects.filter(key="personalisation").first()
     counts = {"confirmed": 0, "pending": 0, "withdrawn": 0, "soft_opt_in": 0, "suppressed": 0}
     for profile in profiles:
         roll = rng.random()
@@ -86,7 +89,12 @@ def load_demo_consents(profiles: list[Profile], rng: random.Random, now: dt.date
             _record(profile, newsletter, Action.REQUESTED, at, Source.FORM, rng)
             confirmed_at = at + dt.timedelta(minutes=rng.randint(1, 600))
             _record(profile, newsletter, Action.CONFIRMED, confirmed_at, Source.FORM, rng)
-            _opt_in(profile, newsletter, at, confirmed_at)
+            # Many also tick personal recommendations on the same form.
+            both = personalisation if personalisation and rng.random() < 0.6 else None
+            if both:
+                _record(profile, both, Action.REQUESTED, at, Source.FORM, rng)
+                _record(profile, both, Action.CONFIRMED, confirmed_at, Source.FORM, rng)
+            _opt_in(profile, newsletter, at, confirmed_at, also=both)
             counts["confirmed"] += 1
             if rng.random() < 0.15:
                 withdrawn_at = at + dt.timedelta(days=rng.randint(10, 90))

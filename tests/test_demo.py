@@ -23,6 +23,8 @@ def test_demo_data_is_varied_and_loaded_only_once():
     statuses = set(ConsentState.objects.values_list("status", flat=True))
     assert {"confirmed", "pending", "withdrawn"} <= statuses
     assert ConsentState.objects.filter(basis="soft_opt_in").exists()
+    # Some allowed personal recommendations on the same double opt-in as the newsletter.
+    assert ConsentState.objects.filter(topic__key="personalisation", status="confirmed").exists()
     assert Suppression.objects.filter(reason="hard_bounce").exists()
     # Behaviour over the past year, rolled up onto the customers.
     names = set(Event.objects.values_list("name", flat=True))
