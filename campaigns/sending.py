@@ -12,7 +12,8 @@
   mail server is called the send is marked "handed over" (committed, a few sends at a
   time: HANDOVER_CHUNK); a worker that dies after that mark leaves the send "unknown"
   (visible, with its reason, never sent twice), one that dies before it leaves the send
-  to be claimed again.
+  to be claimed again. The SMTP conversation of a chunk runs on one sender thread (it
+  never touches the database) while the worker's thread checks and renders the next.
 - **Record** the batch's deliveries with their message ids, in one insert.
 """
 
@@ -21,6 +22,9 @@ import logging
 import smtplib
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from email.utils import make_msgid
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -155,8 +159,11 @@ def _finish(send: Send, status: str, reason: str, now: dt.datetime) -> None:
 def sends_process(claim: uuid.UUID, *, now: dt.datetime) -> dict[str, int]:
     """Check, send and record one claimed batch. Returns counts by outcome.
 
-    The checks read facts fetched for the whole batch (recheck.BatchFacts); skips and
-    deferrals are written per reason (and new due time) before any mail goes out."""
+    The checks read facts fetched for the whole batch (recheck.BatchFacts). Sends are
+    checked and rendered as _deliver asks for them, so the next chunk is made while the
+    mail server takes the one before; skips and deferrals are written per reason (and new
+    due time) for the batch at the end, also when sending raised. (A worker killed before
+    that leaves them claimed: the lease requeues them, to be checked again.)"""
     sends = list(
         Send.objects.filter(claim=claim, status=SendStatus.CLAIMED)
         .select_related(
@@ -174,104 +181,197 @@ def sends_process(claim: uuid.UUID, *, now: dt.datetime) -> dict[str, int]:
     facts = BatchFacts.gather(sends, now)
     skipped: dict[str, list[int]] = defaultdict(list)
     deferred: dict[tuple[dt.datetime, str], list[int]] = defaultdict(list)
-    outgoing: list[tuple[Send, EmailMultiAlternatives]] = []
     rendering = BatchRendering()
-    for send in sends:
-        decision = decide(send, facts)
-        if decision.action == "defer":
-            assert decision.due_at is not None  # noqa: S101 - a deferral says until when
-            deferred[(decision.due_at, decision.reason)].append(send.pk)
-            continue
-        if decision.action == "skip":
-            skipped[decision.reason].append(send.pk)
-            continue
-        try:
-            message = _message(send, facts, rendering)
-        except RenderError:
-            logger.exception("campaign %s: template does not render", send.campaign.key)
-            message = Reason.NO_TEMPLATE
-        if isinstance(message, str):
-            skipped[message].append(send.pk)
-            continue
-        # A later send to the same customer in this batch counts this one.
-        facts.frequency.count(send.profile_id, send.campaign.topic.category)
-        outgoing.append((send, message))
-    # Only while the claim is still ours (as the handed-over mark below).
-    ours = Send.objects.filter(claim=claim, status=SendStatus.CLAIMED)
-    for (due_at, reason), ids in deferred.items():
-        counts[f"deferred:{reason}"] += ours.filter(pk__in=ids).update(
-            status=SendStatus.SCHEDULED,
-            claim=None,
-            claimed_at=None,
-            due_at=due_at,
-            reason=reason,
-            deferrals=F("deferrals") + 1,
-        )
-    for reason, ids in skipped.items():
-        counts[f"skipped:{reason}"] += ours.filter(pk__in=ids).update(
-            status=SendStatus.SKIPPED, reason=reason, finished_at=now
-        )
-    _deliver(outgoing, now, counts)
+    unchecked = iter(sends)
+
+    def outgoing() -> Iterator[tuple[Send, EmailMultiAlternatives]]:
+        """Checked and rendered one by one, as _deliver asks for them: the next chunk is
+        made while the mail server takes the one before."""
+        for send in unchecked:
+            decision = decide(send, facts)
+            if decision.action == "defer":
+                assert decision.due_at is not None  # noqa: S101 - a deferral says until when
+                deferred[(decision.due_at, decision.reason)].append(send.pk)
+                continue
+            if decision.action == "skip":
+                skipped[decision.reason].append(send.pk)
+                continue
+            try:
+                message = _message(send, facts, rendering)
+            except RenderError:
+                logger.exception("campaign %s: template does not render", send.campaign.key)
+                message = Reason.NO_TEMPLATE
+            if isinstance(message, str):
+                skipped[message].append(send.pk)
+                continue
+            # A later send to the same customer in this batch counts this one.
+            facts.frequency.count(send.profile_id, send.campaign.topic.category)
+            yield send, message
+
+    try:
+        _deliver(outgoing(), now, counts, unchecked=lambda: [send.pk for send in unchecked])
+    finally:
+        # Also when delivering raised: the checks made so far are kept. Only while the
+        # claim is still ours (as the handed-over mark).
+        ours = Send.objects.filter(claim=claim, status=SendStatus.CLAIMED)
+        for (due_at, reason), ids in deferred.items():
+            counts[f"deferred:{reason}"] += ours.filter(pk__in=ids).update(
+                status=SendStatus.SCHEDULED,
+                claim=None,
+                claimed_at=None,
+                due_at=due_at,
+                reason=reason,
+                deferrals=F("deferrals") + 1,
+            )
+        for reason, ids in skipped.items():
+            counts[f"skipped:{reason}"] += ours.filter(pk__in=ids).update(
+                status=SendStatus.SKIPPED, reason=reason, finished_at=now
+            )
     return dict(counts)
 
 
+Outgoing = list[tuple[Send, EmailMultiAlternatives]]
+
+
+@dataclass
+class _Outcome:
+    """What the sender thread did with a chunk: the indexes the server took and those it
+    refused, and where it stopped on an error (the error itself, for the main thread)."""
+
+    taken: list[int] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)
+    stopped_at: int | None = None
+    error: Exception | None = None
+
+
+def _send_chunk(mail_connection: Any, chunk: Outgoing) -> _Outcome:
+    """On the sender thread: the SMTP conversation only, never the database (Django's
+    database connections belong to their thread; the main thread records everything)."""
+    outcome = _Outcome()
+    for index, (_send, message) in enumerate(chunk):
+        message.connection = mail_connection
+        try:
+            message.send()
+        except smtplib.SMTPRecipientsRefused:
+            outcome.refused.append(index)
+            continue
+        except Exception as error:  # noqa: BLE001 - handed to the main thread, which raises it
+            outcome.stopped_at, outcome.error = index, error
+            return outcome
+        outcome.taken.append(index)
+    return outcome
+
+
 def _deliver(
-    outgoing: list[tuple[Send, EmailMultiAlternatives]],
+    outgoing: Iterable[tuple[Send, EmailMultiAlternatives]],
     now: dt.datetime,
     counts: dict[str, int],
+    unchecked: Callable[[], list[int]] = list,
 ) -> None:
     """Hand the messages to the mail server over one connection, marking them as handed
     over first (HANDOVER_CHUNK at a time, committed before the server sees any of them),
-    and record the deliveries of the batch together at the end."""
-    if not outgoing:
-        return
-    claim = outgoing[0][0].claim
-    sent: list[tuple[Send, EmailMultiAlternatives]] = []
+    and record the deliveries of the batch together at the end.
+
+    One sender thread holds the SMTP conversation of a chunk while this thread checks and
+    renders the next (`outgoing` is lazy): the wait for the server's answers overlaps the
+    making of mails. A chunk is marked only when the one before is done, so at most one
+    chunk is ever handed over and not yet sent. `unchecked`: the batch's sends not yet
+    taken from `outgoing` (requeued with the rest when the server goes away)."""
+    claim: uuid.UUID | None = None
+    sent: Outgoing = []
     untried: set[int] = set()  # marked handed over, not yet given to the mail server
+    building: Outgoing = []  # rendered, not yet marked
+    in_flight: tuple[Outgoing, Future[_Outcome]] | None = None
+    failure: BaseException | None = None  # the sender thread's, raised after clean-up
     mail_connection = get_connection()
-    mail_connection.open()
+    sender: ThreadPoolExecutor | None = None
+
+    def collect() -> bool:
+        """Wait for the chunk on the wire; record what became of it. False: the server
+        went away, and the rest was requeued."""
+        nonlocal in_flight, untried, failure
+        assert in_flight is not None  # noqa: S101 - only called with a chunk in flight
+        chunk, future = in_flight
+        in_flight = None
+        outcome = future.result()  # the thread's own crash raises here
+        sent.extend(chunk[index] for index in outcome.taken)
+        for index in outcome.refused:
+            _finish(chunk[index][0], SendStatus.SKIPPED, Reason.REFUSED, now)
+            counts[f"skipped:{Reason.REFUSED}"] += 1
+        untried = set()
+        if outcome.error is None:
+            return True
+        assert outcome.stopped_at is not None  # noqa: S101 - an error says where
+        if isinstance(outcome.error, TRANSIENT_MAIL_ERRORS):
+            # The server went away: this one and the rest go back to the queue.
+            rest = [s.pk for s, _m in chunk[outcome.stopped_at :] + building]
+            rest += unchecked()
+            requeued = Send.objects.filter(
+                pk__in=rest, claim=claim, status=SendStatus.CLAIMED
+            ).update(status=SendStatus.SCHEDULED, claim=None, claimed_at=None, sending_at=None)
+            if requeued:
+                counts["requeued"] += requeued
+            logger.warning("mail server unreachable; %s sends requeued", requeued)
+            return False
+        # Any other answer: the one it was sending is "unknown" (the server may have it).
+        untried = {s.pk for s, _m in chunk[outcome.stopped_at + 1 :]}
+        failure = outcome.error
+        return False
+
+    def hand_over() -> bool:
+        nonlocal in_flight, untried, building, sender, claim
+        if in_flight is not None and not collect():
+            return False
+        chunk, building = building, []
+        if claim is None:
+            claim = chunk[0][0].claim
+            mail_connection.open()
+        marked = _hand_over(claim, [send.pk for send, _m in chunk], now)
+        if len(marked) < len(chunk):
+            counts["lost_claim"] += len(chunk) - len(marked)
+        chunk = [(send, message) for send, message in chunk if send.pk in marked]
+        if chunk:
+            if sender is None:
+                sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="campaign-smtp")
+            untried = marked
+            in_flight = (chunk, sender.submit(_send_chunk, mail_connection, chunk))
+        return True
+
     try:
-        for start in range(0, len(outgoing), HANDOVER_CHUNK):
-            chunk = outgoing[start : start + HANDOVER_CHUNK]
-            untried = _hand_over(claim, [send.pk for send, _m in chunk], now)
-            if len(untried) < len(chunk):
-                counts["lost_claim"] += len(chunk) - len(untried)
-            for index, (send, message) in enumerate(chunk, start):
-                if send.pk not in untried:
-                    continue
-                untried.discard(send.pk)
-                message.connection = mail_connection
-                try:
-                    message.send()
-                except smtplib.SMTPRecipientsRefused:
-                    _finish(send, SendStatus.SKIPPED, Reason.REFUSED, now)
-                    counts[f"skipped:{Reason.REFUSED}"] += 1
-                    continue
-                except TRANSIENT_MAIL_ERRORS:
-                    # The server went away: this one and the rest go back to the queue.
-                    rest = [s.pk for s, _m in outgoing[index:]]
-                    requeued = Send.objects.filter(
-                        pk__in=rest, claim=claim, status=SendStatus.CLAIMED
-                    ).update(
-                        status=SendStatus.SCHEDULED, claim=None, claimed_at=None, sending_at=None
-                    )
-                    untried = set()
-                    if requeued:
-                        counts["requeued"] += requeued
-                    logger.warning("mail server unreachable; %s sends requeued", requeued)
-                    return
-                sent.append((send, message))
+        stopped = False
+        for item in outgoing:
+            building.append(item)
+            if len(building) >= HANDOVER_CHUNK and not hand_over():
+                stopped = True
+                break
+        if not stopped and building:
+            stopped = not hand_over()
+        if not stopped and in_flight is not None:
+            collect()
     finally:
-        # Also when something above raised: what the server took is recorded as sent.
-        # (A worker killed before this leaves those sends handed over: "unknown".)
-        _record_sent(sent, now)
-        counts["sent"] += len(sent)
-        if untried:
-            # Never given to the server: back to "claimed", so the lease requeues them.
-            Send.objects.filter(pk__in=untried, claim=claim, status=SendStatus.CLAIMED).update(
-                sending_at=None
-            )
-        mail_connection.close()
+        try:
+            if in_flight is not None:
+                # This thread raised while a chunk was on the wire: wait for it (the
+                # thread is always joined), so what the server took is recorded.
+                collect()
+        finally:
+            if sender is not None:
+                sender.shutdown(wait=True)
+            # Also when something above raised: what the server took is recorded as
+            # sent. (A worker killed before this leaves those sends handed over: "unknown".)
+            _record_sent(sent, now)
+            counts["sent"] += len(sent)
+            if untried:
+                # Never given to the server: back to "claimed", so the lease requeues them.
+                Send.objects.filter(pk__in=untried, claim=claim, status=SendStatus.CLAIMED).update(
+                    sending_at=None
+                )
+            if claim is not None:
+                mail_connection.close()
+            if failure is not None:
+                # The mail server's answer, met on the sender thread: raised here, also
+                # when this thread was raising something else (kept as its context).
+                raise failure
 
 
 # PostgreSQL and SQLite (3.35+) both say which rows an UPDATE changed: RETURNING.

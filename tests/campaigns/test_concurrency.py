@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.core import mail
 from django.core.mail.backends import locmem
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 
 from campaigns import sending
 from campaigns.models import Delivery, Send
@@ -430,6 +430,41 @@ def test_a_mail_the_server_answers_with_an_error_halfway_through_a_chunk_is_the_
     assert {m.to[0] for m in mail.outbox} | {lost.profile.email} == {p.email for p in people}
 
 
+class _RefusingMailServer(locmem.EmailBackend):
+    """A mail backend that refuses the recipient of its second message, and notes the
+    thread each message went out on."""
+
+    threads: list[threading.Thread] = []
+
+    def send_messages(self, messages):
+        _RefusingMailServer.threads.append(threading.current_thread())
+        if len(_RefusingMailServer.threads) == 2:
+            raise smtplib.SMTPRecipientsRefused({messages[0].to[0]: (550, b"no such user")})
+        return super().send_messages(messages)
+
+
+@pytest.mark.django_db
+def test_a_refused_recipient_is_skipped_and_the_rest_of_the_chunk_sent_by_the_sender_thread(
+    settings,
+):
+    only_campaigns("welcome")
+    people = _welcome_due_for(5)
+    settings.EMAIL_BACKEND = f"{__name__}._RefusingMailServer"
+    _RefusingMailServer.threads = []
+
+    report = tick(at(minutes=1))
+
+    assert report["sent"] == {"sent": 4, "skipped:refused": 1}
+    refused = Send.objects.get(status="skipped")
+    assert refused.reason == "refused"
+    assert refused.profile.email not in {m.to[0] for m in mail.outbox}
+    assert len({m.to[0] for m in mail.outbox} | {refused.profile.email}) == len(people)
+    assert Delivery.objects.count() == 4
+    # The SMTP conversation ran on one thread of its own, not the worker's.
+    assert len(set(_RefusingMailServer.threads)) == 1
+    assert _RefusingMailServer.threads[0] is not threading.main_thread()
+
+
 @pytest.mark.django_db
 def test_the_database_refuses_a_send_that_ends_unsent_without_a_reason(anna):
     only_campaigns("welcome")
@@ -448,11 +483,23 @@ class _SlowMailServer(locmem.EmailBackend):
     is on its way, the claim's lease runs out and the next tick (another worker) runs."""
 
     meanwhile: Callable[[], object] | None = None
+    database = None  # the test's connection (its transaction holds the test's data)
 
     def send_messages(self, messages):
         other_worker, _SlowMailServer.meanwhile = _SlowMailServer.meanwhile, None
         if other_worker is not None:
-            other_worker()
+            # The mail goes out on the worker's sender thread, and the worker's own thread
+            # waits for it meanwhile: the other worker uses the test's connection there.
+            database = _SlowMailServer.database
+            assert database is not None
+            assert threading.current_thread() is not threading.main_thread()
+            database.inc_thread_sharing()
+            connections["default"] = database
+            try:
+                other_worker()
+            finally:
+                del connections["default"]
+                database.dec_thread_sharing()
         return super().send_messages(messages)
 
 
@@ -470,6 +517,7 @@ def test_a_worker_still_sending_when_its_lease_runs_out_never_sends_a_mail_twice
     started = at(minutes=1)
     settings.EMAIL_BACKEND = f"{__name__}._SlowMailServer"
     _SlowMailServer.meanwhile = lambda: campaigns_tick(started + dt.timedelta(minutes=11))
+    _SlowMailServer.database = connections["default"]  # the wrapper, not the proxy
 
     crashed = None
     try:
@@ -477,7 +525,7 @@ def test_a_worker_still_sending_when_its_lease_runs_out_never_sends_a_mail_twice
     except IntegrityError as exc:  # a second delivery of the same send: reported below
         crashed = exc
     finally:
-        _SlowMailServer.meanwhile = None
+        _SlowMailServer.meanwhile = _SlowMailServer.database = None
 
     per_address = Counter(address for message in mail.outbox for address in message.to)
     assert per_address == {person.email: 1 for person in people}
