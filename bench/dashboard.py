@@ -40,6 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bench.import_profiles import database_recreate, database_url, django_setup
 from bench.ingest import _git_commit, run_lock
+from bench.report import results_finish
 from bench.scheduler import NOW, _interrupt, data_generate, newsletters_create
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -674,16 +675,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures": page_figures,
         "checks_failed": failures,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "dashboard.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"Results written to {(RESULTS / 'dashboard.json').relative_to(ROOT)}")
-    if failures:
-        print(f"\nCORRECTNESS CHECKS FAILED ({len(failures)}):", file=sys.stderr)
-        for failure in failures:
-            print(f"  {failure}", file=sys.stderr)
-        return 1
-    print("Correctness checks passed.")
-    return 0
+    return results_finish("dashboard", results, failures)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bench.report import results_finish
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/klantbeeld_bench"
@@ -546,6 +548,7 @@ def copy_baseline(
             ("acquisition_source", "''"),
             ("order_count", "0"),
             ("total_spent", "0"),
+            ("public_id", "gen_random_uuid()"),
         ]:
             conn.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {default}")
         conn.commit()
@@ -943,16 +946,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures": figures,
         "checks_failed": checks.failures,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "import_profiles.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"Results written to {(RESULTS / 'import_profiles.json').relative_to(ROOT)}")
-    if checks.failures:
-        print(f"\nCORRECTNESS CHECKS FAILED ({len(checks.failures)}):", file=sys.stderr)
-        for failure in checks.failures[:50]:
-            print(f"  {failure}", file=sys.stderr)
-        return 1
-    print("Correctness checks passed.")
-    return 0
+    return results_finish("import_profiles", results, checks.failures)
 
 
 if __name__ == "__main__":

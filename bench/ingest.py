@@ -61,6 +61,7 @@ from bench.import_profiles import (
     database_recreate,
     database_url,
 )
+from bench.report import results_finish
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -1480,17 +1481,9 @@ def main(argv: list[str] | None = None) -> int:
         "checks_failed": checks.failures,
         "warnings": checks.warnings,
     }
-    (RESULTS / "ingest.json").write_text(json.dumps(output, indent=2) + "\n")
-    print(f"Results written to {(RESULTS / 'ingest.json').relative_to(ROOT)}")
     for warning in checks.warnings:
         print(f"WARNING: {warning}")
-    if checks.failures:
-        print(f"\nCORRECTNESS CHECKS FAILED ({len(checks.failures)}):", file=sys.stderr)
-        for failure in checks.failures[:50]:
-            print(f"  {failure}", file=sys.stderr)
-        return 1
-    print("Correctness checks passed.")
-    return 0
+    return results_finish("ingest", output, checks.failures)
 
 
 def _version(package: str) -> str:

@@ -58,6 +58,7 @@ from bench.import_profiles import (
     django_setup,
 )
 from bench.ingest import CATEGORIES, _git_commit, run_lock
+from bench.report import results_finish
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -1013,16 +1014,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     table_print(meta, rows, totals)
     results = {**meta, "totals": totals, "campaigns": rows, "checks_failed": failures}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scheduler.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"Results written to {(RESULTS / 'scheduler.json').relative_to(ROOT)}")
-    if failures:
-        print(f"\nCORRECTNESS CHECKS FAILED ({len(failures)}):", file=sys.stderr)
-        for failure in failures:
-            print(f"  {failure}", file=sys.stderr)
-        return 1
-    print("Correctness checks passed.")
-    return 0
+    return results_finish("scheduler", results, failures)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

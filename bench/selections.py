@@ -49,6 +49,7 @@ from bench.import_profiles import (
     database_url,
 )
 from bench.ingest import CATEGORIES, run_lock
+from bench.report import results_finish
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -691,16 +692,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "checks_failed": failures,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "selections.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"Results written to {(RESULTS / 'selections.json').relative_to(ROOT)}")
-    if failures:
-        print(f"\nCORRECTNESS CHECKS FAILED ({len(failures)}):", file=sys.stderr)
-        for failure in failures:
-            print(f"  {failure}", file=sys.stderr)
-        return 1
-    print("Correctness checks passed.")
-    return 0
+    return results_finish("selections", results, failures)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ from bench.import_profiles import (
     django_setup,
 )
 from bench.ingest import _free_port, _git_commit, _top, run_lock
+from bench.report import results_finish
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -733,21 +734,9 @@ def main(argv: list[str] | None = None) -> int:
         "background_profiles": BACKGROUND_PROFILES,
     }
     report_print(meta, results)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sending.json").write_text(
-        json.dumps(
-            {**meta, **results, "runs": runs, "checks_failed": failures}, indent=2, default=str
-        )
-        + "\n"
+    return results_finish(
+        "sending", {**meta, **results, "runs": runs, "checks_failed": failures}, failures
     )
-    print(f"Results written to {(RESULTS / 'sending.json').relative_to(ROOT)}")
-    if failures:
-        print(f"\nCORRECTNESS CHECKS FAILED ({len(failures)}):", file=sys.stderr)
-        for failure in failures:
-            print(f"  {failure}", file=sys.stderr)
-        return 1
-    print("Correctness checks passed.")
-    return 0
 
 
 def _interrupt(signum: int, frame: Any) -> None:
