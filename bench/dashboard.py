@@ -41,7 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 from bench.import_profiles import database_recreate, database_url, django_setup
 from bench.ingest import _git_commit, run_lock
 from bench.report import results_finish
-from bench.scheduler import NOW, _interrupt, data_generate, newsletters_create
+from bench.scheduler import NOW, _interrupt, data_load
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -569,24 +569,10 @@ def main(argv: list[str] | None = None) -> int:
             "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
         }
         cache_kind = cache_setup(args.redis_url, prefix)
-        from django.core.management import call_command
         from django.db import connection
 
         if not args.reuse_db:
-            call_command("migrate", verbosity=0, interactive=False)
-            if args.deliveries:
-                newsletters_create()
-            print(
-                f"Generating {args.profiles:,} profiles and {args.events:,} events …",
-                file=sys.stderr,
-            )
-            steps = data_generate(
-                url,
-                profiles=args.profiles,
-                events=args.events,
-                deliveries=args.deliveries,
-                seed=args.seed,
-            )
+            steps = data_load(url, args)
             steps.update(dashboard_data_generate(url))
 
         def scalar(sql: str) -> Any:

@@ -821,6 +821,24 @@ def table_print(meta: dict[str, Any], rows: list[dict[str, Any]], totals: dict[s
 # --- Main ------------------------------------------------------------------------------------
 
 
+def data_load(url: str, args: argparse.Namespace) -> dict[str, float]:
+    """Migrate the fresh database and fill it (profiles, events, deliveries) as the
+    arguments say; returns the seconds of each step."""
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    if args.deliveries:
+        newsletters_create()
+    print(f"Generating {args.profiles:,} profiles and {args.events:,} events …", file=sys.stderr)
+    return data_generate(
+        url,
+        profiles=args.profiles,
+        events=args.events,
+        deliveries=args.deliveries,
+        seed=args.seed,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench scheduler", description=__doc__.split("\n\n")[0]
@@ -860,24 +878,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     try:
         django_setup(url)
-        from django.core.management import call_command
         from django.db import connection
 
         if not args.reuse_db:
-            call_command("migrate", verbosity=0, interactive=False)
-            if args.deliveries:
-                newsletters_create()
-            print(
-                f"Generating {args.profiles:,} profiles and {args.events:,} events …",
-                file=sys.stderr,
-            )
-            steps = data_generate(
-                url,
-                profiles=args.profiles,
-                events=args.events,
-                deliveries=args.deliveries,
-                seed=args.seed,
-            )
+            steps = data_load(url, args)
         else:
             with connection.cursor() as cursor:
                 cursor.execute("DELETE FROM campaigns_send WHERE created_at = %s", [NOW])
