@@ -13,6 +13,7 @@ from consent.services import consent_withdraw, soft_opt_in_grant_many
 from profiles.models import ChangeSource, Profile
 from profiles.services import OWN_KEY_PREFIX, profile_create, profile_rekey, profile_update
 from profiles.validation import language_normalise, timezone_validate
+from profiles.webhooks import endpoints_read_once
 
 from .models import Alias, Event
 from .segment import BadMessage, Message
@@ -282,12 +283,17 @@ def _profiles(messages: Sequence[Message], user_ids: set[str]) -> dict[str, Prof
 @transaction.atomic
 def events_ingest(*, messages: Sequence[Message], received_at: dt.datetime) -> int:
     """Store a checked batch: identify and alias calls update customers, every message is
-    kept as an event (one INSERT for the batch), repeats of a message id change nothing,
+    kept as an event (one bulk write for the batch), repeats of a message id change nothing,
     and the roll-ups of the customers concerned are refreshed after commit.
 
     Refuses the whole batch (BadMessage) when a trait is invalid: nothing is stored.
     Returns the number of new events.
     """
+    with endpoints_read_once():  # many changes, one look at the webhook endpoints
+        return _ingest(messages, received_at)
+
+
+def _ingest(messages: Sequence[Message], received_at: dt.datetime) -> int:
     now = received_at
     anonymous_ids = {m.anonymous_id for m in messages if m.anonymous_id and not m.user_id}
     aliases = dict(

@@ -24,12 +24,14 @@ endpoint are attempted oldest first, but a retried one can arrive after a later 
 order by `occurred_at`.
 """
 
+import contextlib
+import contextvars
 import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import requests
@@ -59,10 +61,38 @@ LEASE = dt.timedelta(minutes=2)
 SWEEP_BATCH = 500
 
 
+# Inside endpoints_read_once(): a holder for the active endpoints, filled by the first
+# change that asks. Outside it (None) every change reads them.
+_endpoints_cache: contextvars.ContextVar[dict[str, list[WebhookEndpoint]] | None] = (
+    contextvars.ContextVar("webhook_endpoints", default=None)
+)
+
+
+@contextlib.contextmanager
+def endpoints_read_once() -> Iterator[None]:
+    """Inside one unit of work that makes many changes in one transaction (an event
+    batch), read the active endpoints once instead of once per change; an endpoint added
+    meanwhile hears from the next unit."""
+    token = _endpoints_cache.set({})
+    try:
+        yield
+    finally:
+        _endpoints_cache.reset(token)
+
+
+def _active_endpoints() -> list[WebhookEndpoint]:
+    holder = _endpoints_cache.get()
+    if holder is None:
+        return list(WebhookEndpoint.objects.filter(active=True))
+    if "active" not in holder:
+        holder["active"] = list(WebhookEndpoint.objects.filter(active=True))
+    return holder["active"]
+
+
 def _endpoints_for(event: str, source: str) -> list[WebhookEndpoint]:
     return [
         endpoint
-        for endpoint in WebhookEndpoint.objects.filter(active=True)
+        for endpoint in _active_endpoints()
         if event in endpoint.events and (source != API_SOURCE or endpoint.include_api_changes)
     ]
 

@@ -288,3 +288,20 @@ def test_old_finished_deliveries_leave_the_log(receiver, endpoint):
     webhooks_deliver_due(now=NOW)
     assert webhook_log_tidy(now=NOW + dt.timedelta(days=29)) == 0
     assert webhook_log_tidy(now=NOW + dt.timedelta(days=31)) == 1
+
+
+def test_an_event_batch_reads_the_endpoints_once_and_a_new_endpoint_is_heard_next_time(db):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from profiles.webhooks import _endpoints_for, endpoints_read_once
+
+    WebhookEndpoint.objects.create(name="CRM", url="https://crm.example/a", events=ALL_EVENTS)
+    with CaptureQueriesContext(connection) as queries, endpoints_read_once():
+        for _ in range(3):
+            assert len(_endpoints_for("consent.changed", "admin")) == 1
+    assert sum("profiles_webhookendpoint" in q["sql"] for q in queries.captured_queries) == 1
+    WebhookEndpoint.objects.create(name="ERP", url="https://erp.example/b", events=ALL_EVENTS)
+    assert len(_endpoints_for("consent.changed", "admin")) == 2  # outside: read afresh
+    with endpoints_read_once():
+        assert len(_endpoints_for("consent.changed", "admin")) == 2
