@@ -34,7 +34,6 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -43,8 +42,6 @@ from bench.ingest import _git_commit, run_lock
 from bench.report import results_finish
 from bench.scheduler import NOW, _interrupt, data_load
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_PAGE_SECONDS = 0.2  # the admin index with the figures cached, fresh or stale
 SLOW_WIDGET_SECONDS = 1.0  # shown with EXPLAIN ANALYZE of its slowest statement
 REPEAT = 3

@@ -38,10 +38,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.report import results_finish
+from bench.report import RESULTS, ROOT, results_finish
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/klantbeeld_bench"
 TARGET_SECONDS = 30.0
 FILENAME = "bench-klanten.csv"

@@ -61,10 +61,8 @@ from bench.import_profiles import (
     database_recreate,
     database_url,
 )
-from bench.report import results_finish
+from bench.report import RESULTS, ROOT, results_finish
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 BIN = Path(sys.executable).parent
 TARGET_EVENTS_PER_SECOND = 5_000
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"

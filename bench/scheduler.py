@@ -43,7 +43,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -59,9 +58,8 @@ from bench.import_profiles import (
 )
 from bench.ingest import CATEGORIES, _git_commit, run_lock
 from bench.report import results_finish
+from bench.selections import _pick, indexes_drop, indexes_restore
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_SECONDS = 60.0
 EXPLAIN_OVER_SECONDS = 10.0
 WARM_PASSES = 3
@@ -94,13 +92,6 @@ ZONES = [
 
 
 # --- Data ------------------------------------------------------------------------------------
-
-
-def _pick(array: str, random_expr: str) -> str:
-    """SQL for one element of a text[] parameter, chosen by a random() in [0, 1)."""
-    return (
-        f"(%({array})s::text[])[1 + floor({random_expr} * cardinality(%({array})s::text[]))::int]"
-    )
 
 
 def _zone_sql(random_expr: str) -> str:
@@ -352,44 +343,6 @@ def ledger_rows(
             )
     rows.sort(key=lambda r: r[3])
     yield from rows
-
-
-@dataclass
-class Saved:
-    """A table's indexes and constraints, dropped for the load and rebuilt after it."""
-
-    table: str
-    indexes: list[tuple[str, str]]  # (name, CREATE INDEX …) not backing a constraint
-    constraints: list[tuple[str, str]]  # (name, definition) of unique and foreign keys
-
-
-def indexes_drop(cursor: Any, table: str) -> Saved:
-    cursor.execute(
-        """SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-           WHERE conrelid = %s::regclass AND contype IN ('u', 'f') ORDER BY conname""",
-        [table],
-    )
-    constraints = list(cursor.fetchall())
-    for name, _definition in constraints:
-        cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    cursor.execute(
-        """SELECT i.indexname, i.indexdef FROM pg_indexes i
-           WHERE i.tablename = %s AND NOT EXISTS (
-               SELECT 1 FROM pg_constraint c WHERE c.conindid = (quote_ident(i.indexname))::regclass)
-           ORDER BY i.indexname""",
-        [table],
-    )
-    indexes = list(cursor.fetchall())
-    for name, _definition in indexes:
-        cursor.execute(f'DROP INDEX "{name}"')
-    return Saved(table, indexes, constraints)
-
-
-def indexes_restore(cursor: Any, saved: Saved) -> None:
-    for _name, definition in saved.indexes:
-        cursor.execute(definition)
-    for name, definition in saved.constraints:
-        cursor.execute(f'ALTER TABLE {saved.table} ADD CONSTRAINT "{name}" {definition}')
 
 
 def newsletters_create() -> None:

@@ -34,7 +34,6 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,10 +48,8 @@ from bench.import_profiles import (
     database_url,
 )
 from bench.ingest import CATEGORIES, run_lock
-from bench.report import results_finish
+from bench.report import ROOT, results_finish
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_SECONDS = 2.0
 REPEAT = 3
 # The clock of the run: every "last N days" counts back from here.

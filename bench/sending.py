@@ -49,10 +49,8 @@ from bench.import_profiles import (
     django_setup,
 )
 from bench.ingest import _free_port, _git_commit, _top, run_lock
-from bench.report import results_finish
+from bench.report import RESULTS, ROOT, results_finish
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_MAILS_PER_SECOND = 200.0
 # Cohort i runs at BASE + i × 2 days (12:00 UTC: 13:00 in Amsterdam, inside the send
 # window); its customers confirmed in the 20 hours before, so no other cohort is due then.
@@ -377,11 +375,11 @@ def messages_render(cohort: Cohort) -> tuple[list[tuple[str, list[str], bytes]],
     """The cohort's welcome mails as the engine builds them: ((from, to, bytes), …), and the
     seconds spent rendering (`render`) and building the MIME bytes."""
     from django.conf import settings
-    from django.core.mail import EmailMultiAlternatives
     from django.core.mail.message import sanitize_address
 
     from campaigns.models import Send
     from campaigns.rendering import render, template_for
+    from campaigns.sending import mail_build
 
     sends = list(
         Send.objects.filter(campaign__key="welcome", profile_id__in=cohort.ids)
@@ -397,18 +395,7 @@ def messages_render(cohort: Cohort) -> tuple[list[tuple[str, list[str], bytes]],
         assert template is not None
         rendered = render(template, send.profile, send.campaign, {})
         middle = time.perf_counter()
-        message = EmailMultiAlternatives(
-            subject=rendered.subject,
-            body=rendered.text,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[send.profile.email],
-            headers={
-                **rendered.headers,
-                "Message-ID": f"<bench-send{send.pk}@klantbeeld.local>",
-                "X-Klantbeeld-Campaign": send.campaign.key,
-            },
-        )
-        message.attach_alternative(rendered.html, "text/html")
+        message = mail_build(send, rendered)  # as the engine builds it
         encoding = message.encoding or settings.DEFAULT_CHARSET
         out.append(
             (

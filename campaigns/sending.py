@@ -39,7 +39,14 @@ from core.mail import TRANSIENT_MAIL_ERRORS
 from .models import CampaignStatus, Delivery, Reason, Send, SendStatus, Template
 from .propositions import ORDER_COMPLETED, propositions_for
 from .recheck import BatchFacts, decide
-from .rendering import BatchRendering, RenderError, render, template_contexts, template_for
+from .rendering import (
+    BatchRendering,
+    Rendered,
+    RenderError,
+    render,
+    template_contexts,
+    template_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +139,12 @@ def _message(send: Send, facts: BatchFacts, batch: BatchRendering) -> EmailMulti
     extra = _extra_context(send, template, facts)
     if extra is None:
         return Reason.NO_PROPOSITION
-    rendered = render(template, send.profile, send.campaign, extra, batch=batch)
+    return mail_build(send, render(template, send.profile, send.campaign, extra, batch=batch))
+
+
+def mail_build(send: Send, rendered: Rendered) -> EmailMultiAlternatives:
+    """The message of a send from its rendered parts: headers, both parts, and what an ESP
+    needs to find the send again."""
     domain = urlsplit(settings.SITE_URL).hostname or "klantbeeld.local"
     message = EmailMultiAlternatives(
         subject=rendered.subject,
