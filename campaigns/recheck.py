@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Max, Q
+from django.db.models import Max
 
 from consent.models import (
     Category,
@@ -22,11 +22,10 @@ from consent.models import (
     ContactPreference,
     Frequency,
     Suppression,
-    SuppressionReason,
     Topic,
 )
 from consent.selectors import Permission, permission_decide
-from consent.services import address_hash
+from consent.services import suppressions_active_many
 from events.models import Event
 from profiles.models import Profile
 from profiles.selections import selection_profiles
@@ -114,11 +113,8 @@ class PermissionFacts:
     their active do-not-contact entries and their permissions."""
 
     now: dt.datetime
-    hashes: dict[int, str]  # profile id → the keyed hash of their address
-    # Active entries by address hash (any reason) and by profile (any reason but a hard
-    # bounce, which belongs to the address).
-    by_hash: dict[str, list[Suppression]]
-    by_profile: dict[int, list[Suppression]]
+    # Active do-not-contact entries per profile id, the one that counts first.
+    suppressions: dict[int, list[Suppression]]
     consents: dict[tuple[int, int], ConsentState]
 
     @classmethod
@@ -126,37 +122,18 @@ class PermissionFacts:
         cls, profiles: Iterable[Profile], topic_ids: Iterable[int], now: dt.datetime
     ) -> "PermissionFacts":
         """Two queries, whatever the number of customers."""
-        hashes = {p.pk: address_hash(p.email) for p in profiles}
-        known = set(hashes.values())
-        by_hash: dict[str, list[Suppression]] = defaultdict(list)
-        by_profile: dict[int, list[Suppression]] = defaultdict(list)
-        for suppression in Suppression.objects.filter(lifted_at=None).filter(
-            Q(email_hash__in=known)
-            | (Q(profile_id__in=list(hashes)) & ~Q(reason=SuppressionReason.HARD_BOUNCE))
-        ):
-            if suppression.email_hash in known:
-                by_hash[suppression.email_hash].append(suppression)
-            if (
-                suppression.profile_id in hashes
-                and suppression.reason != SuppressionReason.HARD_BOUNCE
-            ):
-                by_profile[suppression.profile_id].append(suppression)
+        profiles = list(profiles)
         consents = {
             (state.profile_id, state.topic_id): state
             for state in ConsentState.objects.filter(
-                profile_id__in=list(hashes), topic_id__in=set(topic_ids)
+                profile_id__in=[p.pk for p in profiles], topic_id__in=set(topic_ids)
             )
         }
-        return cls(now, hashes, by_hash, by_profile, consents)
+        return cls(now, suppressions_active_many(profiles), consents)
 
     def suppression(self, profile: Profile) -> Suppression | None:
-        """As consent.services.suppression_active: the entry that applies, a hard bounce
-        first, else the newest."""
-        found = {s.pk: s for s in self.by_hash.get(self.hashes[profile.pk], [])}
-        found.update((s.pk, s) for s in self.by_profile.get(profile.pk, []))
-        ordered = sorted(found.values(), key=lambda s: s.created_at, reverse=True)
-        ordered.sort(key=lambda s: s.reason != SuppressionReason.HARD_BOUNCE)
-        return ordered[0] if ordered else None
+        """As consent.services.suppression_active, from these facts."""
+        return self.suppressions.get(profile.pk, [None])[0]
 
     def permission(self, profile: Profile, topic: Topic) -> Permission:
         """consent.selectors.send_permission, answered from these facts (the same rules:

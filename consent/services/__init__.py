@@ -40,6 +40,7 @@ from .suppression import (
     suppression_add,
     suppression_lift,
     suppressions_active,
+    suppressions_active_many,
     suppressions_follow_addresses,
 )
 
@@ -75,6 +76,7 @@ __all__ = [
     "suppression_add",
     "suppression_lift",
     "suppressions_active",
+    "suppressions_active_many",
     "suppressions_follow_addresses",
     "topic_is_on",
     "topic_text_set",

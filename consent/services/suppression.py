@@ -30,37 +30,42 @@ def suppressions_active(profile: Profile) -> QuerySet[Suppression]:
     )
 
 
-def suppressed_profile_ids(profiles: Iterable[Profile]) -> set[int]:
-    """Which of these customers have an active suppression (suppressions_active for many,
-    in one query)."""
-    by_hash: dict[str, list[int]] = {}
-    ids = set()
-    for profile in profiles:
-        by_hash.setdefault(address_hash(profile.email), []).append(profile.pk)
-        ids.add(profile.pk)
-    if not ids:
-        return set()
-    found: set[int] = set()
-    for email_hash, profile_id, reason in (
-        Suppression.objects.filter(lifted_at=None)
-        .filter(
-            Q(email_hash__in=list(by_hash))
-            | (Q(profile_id__in=ids) & ~Q(reason=SuppressionReason.HARD_BOUNCE))
-        )
-        .values_list("email_hash", "profile_id", "reason")
+def suppressions_active_many(profiles: Iterable[Profile]) -> dict[int, list[Suppression]]:
+    """suppressions_active for many customers in one query: per profile id (only those
+    with any), the entries that apply, the one that counts first (a hard bounce, as it
+    also stops transactional mail; then the newest)."""
+    hashes = {p.pk: address_hash(p.email) for p in profiles}
+    if not hashes:
+        return {}
+    by_hash: dict[str, list[Suppression]] = {}
+    by_profile: dict[int, list[Suppression]] = {}
+    for suppression in Suppression.objects.filter(lifted_at=None).filter(
+        Q(email_hash__in=set(hashes.values()))
+        | (Q(profile_id__in=list(hashes)) & ~Q(reason=SuppressionReason.HARD_BOUNCE))
     ):
-        found.update(by_hash.get(email_hash, ()))
-        if profile_id in ids and reason != SuppressionReason.HARD_BOUNCE:
-            found.add(profile_id)
+        by_hash.setdefault(suppression.email_hash, []).append(suppression)
+        if suppression.reason != SuppressionReason.HARD_BOUNCE and suppression.profile_id:
+            by_profile.setdefault(suppression.profile_id, []).append(suppression)
+    found: dict[int, list[Suppression]] = {}
+    for profile_id, email_hash in hashes.items():
+        applying = {s.pk: s for s in by_hash.get(email_hash, [])}
+        applying.update((s.pk, s) for s in by_profile.get(profile_id, []))
+        if applying:
+            ordered = sorted(applying.values(), key=lambda s: s.created_at, reverse=True)
+            ordered.sort(key=lambda s: s.reason != SuppressionReason.HARD_BOUNCE)
+            found[profile_id] = ordered
     return found
+
+
+def suppressed_profile_ids(profiles: Iterable[Profile]) -> set[int]:
+    """Which of these customers have an active suppression (one query)."""
+    return set(suppressions_active_many(profiles))
 
 
 def suppression_active(profile: Profile) -> Suppression | None:
     """The do-not-contact entry that applies to this customer or address, if any (a hard
     bounce first: it also stops transactional mail)."""
-    found = list(suppressions_active(profile))
-    found.sort(key=lambda s: s.reason != SuppressionReason.HARD_BOUNCE)
-    return found[0] if found else None
+    return suppressions_active_many([profile]).get(profile.pk, [None])[0]
 
 
 def suppressions_follow_addresses(profiles: list[Profile]) -> None:
