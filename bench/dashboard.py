@@ -22,12 +22,10 @@ never because of speed.
 """
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
 import platform
-import signal
 import statistics
 import sys
 import time
@@ -39,8 +37,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bench.import_profiles import database_recreate, database_url, django_setup
 from bench.ingest import _git_commit, run_lock
-from bench.report import results_finish
-from bench.scheduler import NOW, _interrupt, data_load
+from bench.report import results_finish, run_as_script
+from bench.scheduler import NOW, data_load
 
 TARGET_PAGE_SECONDS = 0.2  # the admin index with the figures cached, fresh or stale
 SLOW_WIDGET_SECONDS = 1.0  # shown with EXPLAIN ANALYZE of its slowest statement
@@ -662,7 +660,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _interrupt)
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
-    sys.exit(130)
+    run_as_script(main)

@@ -1,10 +1,13 @@
 """The end every benchmark shares: its results as JSON in bench/results/, and the exit
 status from its correctness checks (never from its speed)."""
 
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -24,3 +27,16 @@ def results_finish(name: str, results: dict[str, Any], failures: list[str]) -> i
         return 1
     print("Correctness checks passed.")
     return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # so that `finally` drops the database on a kill too
+
+
+def run_as_script(main: Callable[[], int]) -> NoReturn:
+    """`python -m bench.<name>`: a kill (SIGTERM) or Ctrl-C unwinds through the
+    benchmark's `finally` (which drops its database) and exits 130."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
+    sys.exit(130)

@@ -29,14 +29,12 @@ The exit status is non-zero only when a correctness check fails, never because o
 """
 
 import argparse
-import contextlib
 import datetime as dt
 import functools
 import json
 import os
 import platform
 import random
-import signal
 import statistics
 import sys
 import time
@@ -57,7 +55,7 @@ from bench.import_profiles import (
     django_setup,
 )
 from bench.ingest import CATEGORIES, _git_commit, run_lock
-from bench.report import results_finish
+from bench.report import results_finish, run_as_script
 from bench.selections import _pick, indexes_drop, indexes_restore
 
 TARGET_SECONDS = 60.0
@@ -974,12 +972,5 @@ def main(argv: list[str] | None = None) -> int:
     return results_finish("scheduler", results, failures)
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # so that `finally` drops the database on a kill too
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _interrupt)
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
-    sys.exit(130)
+    run_as_script(main)

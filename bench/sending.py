@@ -29,7 +29,6 @@ import os
 import platform
 import random
 import resource
-import signal
 import smtplib
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from bench.import_profiles import (
     django_setup,
 )
 from bench.ingest import _free_port, _git_commit, _top, run_lock
-from bench.report import RESULTS, ROOT, results_finish
+from bench.report import RESULTS, ROOT, results_finish, run_as_script
 
 TARGET_MAILS_PER_SECOND = 200.0
 # Cohort i runs at BASE + i × 2 days (12:00 UTC: 13:00 in Amsterdam, inside the send
@@ -726,12 +725,5 @@ def main(argv: list[str] | None = None) -> int:
     )
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # so that `finally` drops the database on a kill too
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _interrupt)
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
-    sys.exit(130)
+    run_as_script(main)
