@@ -61,7 +61,14 @@ def _email_taken_error() -> ValidationError:
 
 
 def _save(profile: Profile, *, update_fields: list[str] | None = None) -> None:
-    """Save inside a savepoint; the unique email index is the last word on races."""
+    """Save inside a savepoint; the unique email index is the last word on races.
+
+    An update that touches neither unique column (address, user id) cannot be refused by
+    the database, so it needs no savepoint: an event batch's identify that changes a
+    trait sends no SAVEPOINT and RELEASE."""
+    if update_fields is not None and not {"email", "user_id"} & set(update_fields):
+        profile.save(update_fields=update_fields)
+        return
     try:
         with transaction.atomic():
             profile.save(update_fields=update_fields)
@@ -174,7 +181,10 @@ def profile_update(
     changes = changes_apply(profile, clean)
     if not changes:
         return {}  # nothing to write: no transaction either (an event batch's identify)
-    with transaction.atomic():
+    # A savepoint only where the database may still refuse the write (an address taken
+    # by a concurrent writer), so that a caller going on after a refusal (an import)
+    # keeps its transaction; any other change is validated already.
+    with transaction.atomic(savepoint="email" in changes):
         _save(profile, update_fields=[*changes, "updated_at"])
         ProfileChange.objects.create(
             profile=profile, changed_at=now, source=source, actor=actor, changes=changes, note=note
