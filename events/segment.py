@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 TYPES = ("identify", "track", "page", "screen", "group", "alias")
@@ -53,9 +55,29 @@ class Message:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def loads(raw: bytes) -> Any:
+    """A request body's JSON, read as PostgreSQL can keep it: NaN and ±Infinity (which
+    Python's parser would take) refused, numbers of any size exact (orjson would turn
+    the ones beyond 64 bits into floats, so the standard parser reads). ValueError for
+    what we cannot read, including nesting deeper than the parser goes."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def dumps(value: dict[str, Any]) -> str:
-    """JSON as the event store keeps it."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    """JSON as the event store keeps it: compact UTF-8. orjson writes it ten times faster
+    than the standard library (three per message, on the API's hot path); it refuses
+    integers beyond 64 bits and very deep nesting, which the standard library writes."""
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def parse_time(value: Any, *, field_name: str, index: int | None) -> dt.datetime | None:
@@ -191,9 +213,11 @@ def message_parse(
         body = {"previousId": previous_id} if kind == "alias" else properties
     # The JSON that will be stored, written once: it is also what the size is counted on
     # (with the message's other fields), and json.dumps writes a NUL as \u0000.
-    body_json, context_json = dumps(body), dumps(context)
     rest = {k: v for k, v in raw.items() if k not in ("properties", "traits", "context")}
-    rest_json = json.dumps(rest, separators=(",", ":"), default=str)
+    try:
+        body_json, context_json, rest_json = dumps(body), dumps(context), dumps(rest)
+    except RecursionError:
+        raise BadMessage("nested too deeply", field="", index=index) from None
     size = len(body_json.encode()) + len(context_json.encode()) + len(rest_json.encode())
     if size > MAX_EVENT_BYTES:
         raise BadMessage(

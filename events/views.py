@@ -6,7 +6,6 @@ before parsing (413), and take the write key as HTTP basic username or as `write
 
 import base64
 import binascii
-import json
 import zlib
 from typing import Any
 
@@ -18,7 +17,14 @@ from django.views.decorators.http import require_POST
 from core.apikeys import api_key_check
 from core.models import ApiKey
 
-from .segment import MAX_BATCH_BYTES, MAX_EVENT_BYTES, BadMessage, message_parse, parse_time
+from .segment import (
+    MAX_BATCH_BYTES,
+    MAX_EVENT_BYTES,
+    BadMessage,
+    loads,
+    message_parse,
+    parse_time,
+)
 from .services import events_ingest
 
 
@@ -79,7 +85,7 @@ def track_api(request: HttpRequest, kind: str) -> JsonResponse:
             status, "too_large" if exc.too_large else "invalid", str(exc), [exc.as_dict()]
         )
     try:
-        body = json.loads(raw)
+        body = loads(raw)
     except (ValueError, UnicodeDecodeError):
         return _refusal(
             400, "invalid", "The body is not JSON.", [{"field": "body", "message": "not JSON"}]

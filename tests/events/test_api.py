@@ -200,6 +200,33 @@ def test_a_body_that_is_not_a_json_object_is_a_400(send, raw):
     assert response.json()["errors"][0]["field"] == "body"
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # Python's own parser reads these; PostgreSQL's JSON cannot hold them.
+        b'{"type": "track", "userId": "u1", "event": "E", "properties": {"price": NaN}}',
+        b'{"type": "track", "userId": "u1", "event": "E", "properties": {"v": -Infinity}}',
+        # Nested deeper than any real event: refused, not a crash.
+        b'{"type": "track", "userId": "u1", "event": "E", "properties": {"a": '
+        + b"[" * 5000
+        + b"]" * 5000
+        + b"}}",
+    ],
+)
+def test_json_that_postgresql_cannot_store_is_a_400_and_nothing_is_stored(send, raw):
+    response = send("track", None, raw=raw)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "body"
+    assert not Event.objects.exists()
+
+
+def test_numbers_beyond_64_bits_are_kept_exactly(send):
+    big = 2**70 + 1
+    raw = json.dumps(track(properties={"ean": big, "price": 19.95})).encode()
+    assert send("track", None, raw=raw).status_code == 200
+    assert Event.objects.get().properties == {"ean": big, "price": 19.95}
+
+
 def test_an_event_over_32_kb_is_a_413(send):
     big = track(properties={"blob": "x" * (33 * 1024)})
     assert send("track", big).status_code == 413
