@@ -439,6 +439,15 @@ def queue_length(setup: Setup) -> int:
     return int(_redis(setup).llen(setup.run)) if setup.redis_url else 0
 
 
+def rollups_waiting(setup: Setup) -> int:
+    """Customers waiting for a roll-up drain (events/tasks.py keeps them in a set)."""
+    return (
+        int(_redis(setup).scard(f"klantbeeld:{setup.run}:rollups:waiting"))
+        if setup.redis_url
+        else 0
+    )
+
+
 def queue_purge(setup: Setup) -> None:
     """Remove this run's queue and kombu's bindings of it: every key with the run's name in
     it, never anything else."""
@@ -810,6 +819,7 @@ def rollups_drain(setup: Setup, concurrency: int, timeout: float = 1800.0) -> di
     nothing is left unacknowledged (the clock starts when the worker says it is ready)."""
     client = _redis(setup)
     tasks = queue_length(setup)
+    waiting = rollups_waiting(setup)
     log_start = setup.log.stat().st_size if setup.log.exists() else 0
     command = [
         str(BIN / "celery"),
@@ -853,7 +863,7 @@ def rollups_drain(setup: Setup, concurrency: int, timeout: float = 1800.0) -> di
         while quiet < 3:
             if time.monotonic() > deadline:
                 raise SystemExit("the roll-ups did not finish in time")
-            busy = client.llen(setup.run) or client.hlen("unacked")
+            busy = client.llen(setup.run) or client.hlen("unacked") or rollups_waiting(setup)
             quiet = 0 if busy else quiet + 1
             time.sleep(0.05)
         seconds = time.perf_counter() - start - 0.1  # the two extra quiet polls
@@ -869,6 +879,7 @@ def rollups_drain(setup: Setup, concurrency: int, timeout: float = 1800.0) -> di
     log_text = setup.log.read_bytes()[log_start:]
     return {
         "tasks": tasks,
+        "customers_waiting": waiting,
         "seconds": round(seconds, 3),
         "worker_concurrency": concurrency,
         "failed_tasks": log_text.count(b"raised unexpected"),
@@ -1179,7 +1190,8 @@ def report_print(meta: dict[str, Any], results: dict[str, Any]) -> None:
     if results.get("rollups"):
         r = results["rollups"]
         print(
-            f"(b) roll-ups: {r['tasks']} tasks, worker x{r['worker_concurrency']}".ljust(44)
+            f"(b) roll-ups: {r['customers_waiting']:,} customers, {r['tasks']} tasks, "
+            f"worker x{r['worker_concurrency']}".ljust(44)
             + f" {r['seconds']:8.2f}"
         )
         print(
@@ -1379,7 +1391,11 @@ def main(argv: list[str] | None = None) -> int:
         results["api"] = {**api.as_dict(), **attach}
 
         if setup.redis_url and not args.no_rollups:
-            print(f"(b) roll-ups: draining {queue_length(setup)} tasks …", file=sys.stderr)
+            print(
+                f"(b) roll-ups: draining {queue_length(setup)} tasks, "
+                f"{rollups_waiting(setup):,} customers waiting …",
+                file=sys.stderr,
+            )
             rollups = rollups_drain(setup, concurrency=os.cpu_count() or 2)
             rollups["events_per_second_incl_api"] = round(
                 args.events / (api.sent.seconds + rollups["seconds"])

@@ -17,7 +17,7 @@ from profiles.webhooks import endpoints_read_once
 
 from .models import Alias, Event
 from .segment import BadMessage, Message
-from .tasks import rollups_refresh
+from .tasks import rollups_request
 
 ORDER_COMPLETED = "Order Completed"
 # A checkout that offered an opt-out, and whether the customer took it.
@@ -435,10 +435,9 @@ def _ingest(messages: Sequence[Message], received_at: dt.datetime) -> int:
         _checkout_consent(orders, now)
     if touched:
         ids = sorted(touched)
-        # argsrepr: Celery would otherwise build a safe repr of every id for its logs.
-        transaction.on_commit(
-            lambda: rollups_refresh.apply_async((ids,), argsrepr=f"({len(ids)} profile ids)")  # type: ignore[call-arg]
-        )
+        # robust: the batch is stored whatever happens here; a broker that is down must
+        # not turn its answer into a 500 (a retry would store nothing to refresh).
+        transaction.on_commit(lambda: rollups_request(ids), robust=True)
     return len(new_ids)
 
 

@@ -219,3 +219,54 @@ def test_the_nightly_job_lapses_customers_and_scores_rfm(ingest):
     assert scores["r4"] == (5, 5, 5)  # most recent, most orders, most spent
     assert scores["r3"][0] == 1  # longest ago
     assert all(1 <= s <= 5 for triple in scores.values() for s in triple)
+
+
+@pytest.mark.redis
+def test_batches_about_the_same_customers_queue_one_drain_that_refreshes_each_once(
+    customer, monkeypatch
+):
+    from events import tasks
+
+    other = ProfileFactory(user_id="u2")
+    events_ingest(  # stored without the roll-up it would queue (no commit in a test)
+        messages=[message_parse(order(at=days_ago(3), total=40), index=0, received_at=NOW)],
+        received_at=NOW,
+    )
+    waiting, queued = tasks._keys()
+    client = tasks._redis()
+    client.delete(waiting, queued)
+    drains = []
+    monkeypatch.setattr(tasks.rollups_drain, "delay", lambda: drains.append(1))
+
+    tasks.rollups_request([customer.pk, other.pk])
+    tasks.rollups_request([customer.pk])
+    tasks.rollups_request([other.pk])
+    assert len(drains) == 1  # one drain for three batches
+    assert {int(i) for i in client.smembers(waiting)} == {customer.pk, other.pk}
+
+    assert tasks.rollups_drain() == 2  # each customer once
+    assert fresh(customer).order_count == 1 and fresh(customer).total_spent == Decimal("40")
+    assert not client.exists(waiting) and not client.exists(queued)
+    tasks.rollups_request([customer.pk])  # after a drain started, the next batch queues one
+    assert len(drains) == 2
+    client.delete(waiting, queued)
+
+
+@pytest.mark.redis
+def test_customers_of_a_failed_refresh_wait_for_the_next_drain(customer, monkeypatch):
+    from events import rollups, tasks
+
+    waiting, queued = tasks._keys()
+    client = tasks._redis()
+    client.delete(waiting, queued)
+    monkeypatch.setattr(tasks.rollups_drain, "delay", lambda: None)
+    tasks.rollups_request([customer.pk])
+
+    def broken(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(rollups, "rollups_refresh_for", broken)
+    with pytest.raises(RuntimeError):
+        tasks.rollups_drain()
+    assert {int(i) for i in client.smembers(waiting)} == {customer.pk}
+    client.delete(waiting, queued)
