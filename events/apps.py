@@ -10,7 +10,7 @@ class EventsConfig(AppConfig):
         from core.periodic import register_periodic
         from profiles import registry
 
-        from . import demo, rollups, selectors
+        from . import demo, rollups, selectors, tasks
 
         registry.register_export_section("events", selectors.events_export)
         registry.register_eraser("events", selectors.events_erase)
@@ -18,4 +18,5 @@ class EventsConfig(AppConfig):
         registry.register_timeline_source("events", selectors.events_timeline)
         registry.register_demo_loader("events", demo.load_demo_events)
         register_periodic("lifecycle-nightly", lambda now: rollups.lifecycle_nightly(now=now))
+        register_periodic("rollups", lambda now: tasks.rollups_drain())
         registry.register_admin_panel("activity", _("Behaviour"), selectors.activity_panel)

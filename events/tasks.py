@@ -69,9 +69,12 @@ def rollups_drain() -> int:
 
     The mark goes first: a batch that adds customers from here on queues the next drain,
     so none waits for a drain that has already looked. Customers of a refresh that fails
-    go back into the set and the error is raised (the next batch's drain takes them)."""
+    go back into the set and the error is raised (the next batch's drain takes them, or
+    the periodic job "rollups" when no batch comes)."""
     from .rollups import rollups_refresh_for
 
+    if not _coalesced():
+        return 0  # nothing waits: every batch queued its own task
     client = _redis()
     waiting, queued = _keys()
     client.delete(queued)

@@ -270,3 +270,24 @@ def test_customers_of_a_failed_refresh_wait_for_the_next_drain(customer, monkeyp
         tasks.rollups_drain()
     assert {int(i) for i in client.smembers(waiting)} == {customer.pk}
     client.delete(waiting, queued)
+
+
+@pytest.mark.redis
+def test_the_periodic_job_drains_customers_whose_drain_task_was_lost(customer, monkeypatch):
+    from core.periodic import periodic_run
+    from events import tasks
+
+    events_ingest(
+        messages=[message_parse(order(at=days_ago(2), total=15), index=0, received_at=NOW)],
+        received_at=NOW,
+    )
+    waiting, queued = tasks._keys()
+    client = tasks._redis()
+    client.delete(waiting, queued)
+    monkeypatch.setattr(tasks.rollups_drain, "delay", lambda: None)  # the task never runs
+    tasks.rollups_request([customer.pk])
+    assert fresh(customer).order_count == 0
+
+    assert periodic_run("rollups", now=NOW) == 1
+    assert fresh(customer).order_count == 1
+    assert not client.exists(waiting)
