@@ -908,7 +908,7 @@ KEY_FUNCTIONS = [
     ("consent/services/choices.py", "soft_opt_in_grant_many", "consent soft_opt_in_grant_many"),
     ("consent/services/ledger.py", "ledger_append_many", "consent ledger_append_many"),
     ("consent/services/ledger.py", "ledger_append", "consent ledger_append (one by one)"),
-    ("celery/app/task.py", "apply_async", "Celery apply_async (roll-up task queued)"),
+    ("events/tasks.py", "rollups_request", "events/tasks.py:rollups_request (Redis)"),
     ("django/db/transaction.py", "__exit__", "transaction commit/savepoint release"),
     ("psycopg/cursor.py", "execute", "psycopg Cursor.execute (all SQL, incl. server time)"),
 ]
