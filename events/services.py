@@ -184,12 +184,16 @@ def _known(anonymous_ids: set[str], user_ids: set[str]) -> tuple[dict[str, str],
         return {}, {}
     anonymous_in, anonymous = _in(anonymous_ids)
     users_in, users = _in(user_ids)
-    # Only placeholders go into the SQL text; every value is a parameter.
+    # Only placeholders go into the SQL text; every value is a parameter. Three branches,
+    # each an index scan: one OR of the user ids and the links' targets made PostgreSQL
+    # read the whole profiles table (84 ms per batch at 300,000 customers).
     sql = (
         f"SELECT 'a', previous_id, user_id, NULL FROM events_alias WHERE previous_id IN {anonymous_in}"  # noqa: S608
         " UNION ALL SELECT 'p', user_id, email, id FROM profiles_profile"
-        f" WHERE erased_at IS NULL AND (user_id IN {users_in} OR user_id IN"
-        f" (SELECT user_id FROM events_alias WHERE previous_id IN {anonymous_in}))"
+        f" WHERE erased_at IS NULL AND user_id IN {users_in}"
+        " UNION ALL SELECT 'p', p.user_id, p.email, p.id FROM events_alias a"
+        " JOIN profiles_profile p ON p.user_id = a.user_id"
+        f" WHERE a.previous_id IN {anonymous_in} AND p.erased_at IS NULL"
     )
     aliases: dict[str, str] = {}
     owners: dict[str, Owner] = {}
