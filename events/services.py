@@ -179,30 +179,38 @@ def _in(values: Collection[str]) -> tuple[str, list[str]]:
 def _known(anonymous_ids: set[str], user_ids: set[str]) -> tuple[dict[str, str], dict[str, Owner]]:
     """One look for the whole batch: the links its anonymous visitors have (an anonymous
     id → a user id), and the live customers of its user ids and of those links (id, user
-    id, address). Written as SQL: one statement instead of three ORM queries."""
+    id, address). Written as SQL: one statement instead of three ORM queries.
+
+    Each branch can only be an index scan, whatever the planner believes of the tables
+    (a fresh install's are never analysed yet): the links' targets are worked out first
+    (ARRAY(…) on PostgreSQL), and erased customers are left out here rather than in SQL,
+    where `erased_at IS NULL` drew the planner to a partial index over every customer
+    (22 ms a batch at 10,000 customers; one OR of both lists read the whole table)."""
     if not anonymous_ids and not user_ids:
         return {}, {}
     anonymous_in, anonymous = _in(anonymous_ids)
     users_in, users = _in(user_ids)
-    # Only placeholders go into the SQL text; every value is a parameter. Three branches,
-    # each an index scan: one OR of the user ids and the links' targets made PostgreSQL
-    # read the whole profiles table (84 ms per batch at 300,000 customers).
+    targets = f"SELECT user_id FROM events_alias WHERE previous_id IN {anonymous_in}"  # noqa: S608
+    if connection.vendor == "postgresql":
+        targets_where = f"user_id = ANY(ARRAY({targets}))"  # worked out first, then the index
+    else:
+        targets_where = f"user_id IN ({targets})"
+    # Only placeholders go into the SQL text; every value is a parameter.
     sql = (
-        f"SELECT 'a', previous_id, user_id, NULL FROM events_alias WHERE previous_id IN {anonymous_in}"  # noqa: S608
-        " UNION ALL SELECT 'p', user_id, email, id FROM profiles_profile"
-        f" WHERE erased_at IS NULL AND user_id IN {users_in}"
-        " UNION ALL SELECT 'p', p.user_id, p.email, p.id FROM events_alias a"
-        " JOIN profiles_profile p ON p.user_id = a.user_id"
-        f" WHERE a.previous_id IN {anonymous_in} AND p.erased_at IS NULL"
+        f"SELECT 'a', previous_id, user_id, NULL, NULL FROM events_alias WHERE previous_id IN {anonymous_in}"  # noqa: S608
+        " UNION ALL SELECT 'p', user_id, email, id, erased_at FROM profiles_profile"
+        f" WHERE user_id IN {users_in}"
+        " UNION ALL SELECT 'p', user_id, email, id, erased_at FROM profiles_profile"
+        f" WHERE {targets_where}"
     )
     aliases: dict[str, str] = {}
     owners: dict[str, Owner] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, [*anonymous, *users, *anonymous])
-        for kind, key, value, pk in cursor.fetchall():
+        for kind, key, value, pk, erased_at in cursor.fetchall():
             if kind == "a":
                 aliases[key] = value
-            else:
+            elif erased_at is None:
                 owners[key] = Owner(pk, key, value)
     return aliases, owners
 
@@ -349,7 +357,10 @@ def _customers(
     aliases, known = _known(anonymous_ids or set(), user_ids)
     profiles: dict[str, Profile | Owner] = dict(known)
     if whole := {m.user_id for m in messages if m.type == "identify"} & known.keys():
-        found = {p.user_id: p for p in Profile.objects.filter(erased_at=None, user_id__in=whole)}
+        # (Erased ones left out here, not in SQL: see _known.)
+        found = {
+            p.user_id: p for p in Profile.objects.filter(user_id__in=whole) if p.erased_at is None
+        }
         for user_id in whole:
             if user_id in found:
                 profiles[user_id] = found[user_id]
