@@ -7,28 +7,32 @@
 - profile_id loses its single-column index: event_profile_name_time starts with the
   column and serves every look-up by profile, and the cascade of a profile's deletion.
 
-On PostgreSQL the unique constraint is renamed, not rebuilt, so this takes moments on a
-table of any size. SQLite keeps the column's own UNIQUE (the same rule; a development
-database has no LIKE index to drop).
+On PostgreSQL the unique constraint is renamed, not rebuilt, and the profile index is
+dropped by name: Django's own AlterField would drop and re-add the foreign key, checking
+every event under a lock that stops ingest. So this takes moments on a table of any
+size. SQLite keeps the column's own UNIQUE and index (the same rules; a development
+database).
 """
 
 import django.db.models.deletion
 from django.db import migrations, models
 
 LIKE_INDEX = "events_event_message_id_a8ad4819_like"
+PROFILE_INDEX = "events_event_profile_id_60d5afe4"
 
 
-def unique_rename(apps, schema_editor):
+def indexes_trim(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute(f"DROP INDEX IF EXISTS {LIKE_INDEX}")
+    schema_editor.execute(f"DROP INDEX IF EXISTS {PROFILE_INDEX}")
     schema_editor.execute(
         "ALTER TABLE events_event RENAME CONSTRAINT events_event_message_id_key"
         " TO event_message_id_unique"
     )
 
 
-def unique_rename_back(apps, schema_editor):
+def indexes_restore(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute(
@@ -36,8 +40,10 @@ def unique_rename_back(apps, schema_editor):
         " TO events_event_message_id_key"
     )
     schema_editor.execute(
-        f"CREATE INDEX IF NOT EXISTS {LIKE_INDEX} ON events_event"
-        " (message_id varchar_pattern_ops)"
+        f"CREATE INDEX IF NOT EXISTS {LIKE_INDEX} ON events_event (message_id varchar_pattern_ops)"
+    )
+    schema_editor.execute(
+        f"CREATE INDEX IF NOT EXISTS {PROFILE_INDEX} ON events_event (profile_id)"
     )
 
 
@@ -50,7 +56,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.SeparateDatabaseAndState(
             database_operations=[
-                migrations.RunPython(unique_rename, unique_rename_back, elidable=False)
+                migrations.RunPython(indexes_trim, indexes_restore, elidable=False)
             ],
             state_operations=[
                 migrations.AlterField(
@@ -64,18 +70,18 @@ class Migration(migrations.Migration):
                         fields=("message_id",), name="event_message_id_unique"
                     ),
                 ),
+                migrations.AlterField(
+                    model_name="event",
+                    name="profile",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="profiles.profile",
+                    ),
+                ),
             ],
-        ),
-        migrations.AlterField(
-            model_name="event",
-            name="profile",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="events",
-                to="profiles.profile",
-            ),
         ),
     ]
