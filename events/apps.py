@@ -18,5 +18,5 @@ class EventsConfig(AppConfig):
         registry.register_timeline_source("events", selectors.events_timeline)
         registry.register_demo_loader("events", demo.load_demo_events)
         register_periodic("lifecycle-nightly", lambda now: rollups.lifecycle_nightly(now=now))
-        register_periodic("rollups", lambda now: tasks.rollups_drain())
+        register_periodic("rollups", lambda now: tasks.rollups_drain(recover=True))
         registry.register_admin_panel("activity", _("Behaviour"), selectors.activity_panel)

@@ -7,12 +7,15 @@ Without Redis (development on SQLite) every batch queues a task, as before.
 """
 
 import functools
+import logging
 from typing import Any
 
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from django.conf import settings
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 # Customers per refresh (one transaction each) when a drain finds many waiting.
 DRAIN_CHUNK = 500
@@ -33,11 +36,22 @@ def _redis() -> Any:
     return redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
 
-def _keys() -> tuple[str, str]:
-    """The set of customers waiting, and the mark that a drain is queued: the queue's own
-    (the workers of that queue drain them)."""
+def _keys() -> tuple[str, str, str, str]:
+    """The queue's own keys (the workers of that queue drain them): customers waiting, the
+    mark that a drain is queued, customers a drain has taken and not finished, and
+    customers whose refresh failed."""
     queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
-    return f"klantbeeld:{queue}:rollups:waiting", f"klantbeeld:{queue}:rollups:drain-queued"
+    prefix = f"klantbeeld:{queue}:rollups"
+    return f"{prefix}:waiting", f"{prefix}:drain-queued", f"{prefix}:taken", f"{prefix}:failed"
+
+
+# Take up to ARGV[1] waiting customers and keep them as taken, in one step: a worker that
+# dies mid-refresh leaves them there for the periodic job, not nowhere.
+_TAKE = """
+local ids = redis.call('SPOP', KEYS[1], ARGV[1])
+if #ids > 0 then redis.call('SADD', KEYS[2], unpack(ids)) end
+return ids
+"""
 
 
 def _coalesced() -> bool:
@@ -54,7 +68,7 @@ def rollups_request(profile_ids: list[int]) -> None:
             (profile_ids,), argsrepr=f"({len(profile_ids)} profile ids)"
         )
         return
-    waiting, queued = _keys()
+    waiting, queued, _taken, _failed = _keys()
     pipe = _redis().pipeline(transaction=False)
     pipe.sadd(waiting, *profile_ids)
     pipe.set(queued, 1, nx=True, ex=600)
@@ -64,26 +78,42 @@ def rollups_request(profile_ids: list[int]) -> None:
 
 
 @shared_task(base=DjangoTask)
-def rollups_drain() -> int:
+def rollups_drain(recover: bool = False) -> int:
     """Refresh every customer waiting, DRAIN_CHUNK at a time; returns how many.
 
     The mark goes first: a batch that adds customers from here on queues the next drain,
-    so none waits for a drain that has already looked. Customers of a refresh that fails
-    go back into the set and the error is raised (the next batch's drain takes them, or
-    the periodic job "rollups" when no batch comes)."""
-    from .rollups import rollups_refresh_for
-
+    so none waits for a drain that has already looked. A chunk whose refresh fails is
+    tried customer by customer; one that still fails is logged and kept apart, so one bad
+    customer never stops the others. `recover` (the periodic job "rollups") first puts
+    back the customers a dead worker had taken and those that failed (a drain running
+    alongside may then refresh some twice: harmless)."""
     if not _coalesced():
         return 0  # nothing waits: every batch queued its own task
     client = _redis()
-    waiting, queued = _keys()
+    waiting, queued, taken, failed = _keys()
+    if recover:
+        pipe = client.pipeline(transaction=True)
+        pipe.sunionstore(waiting, [waiting, taken, failed])
+        pipe.delete(taken, failed)
+        pipe.execute()
     client.delete(queued)
+    take = client.register_script(_TAKE)
     done = 0
-    while popped := client.spop(waiting, DRAIN_CHUNK):
+    while popped := take(keys=[waiting, taken], args=[DRAIN_CHUNK]):
         ids = sorted(int(i) for i in popped)
-        try:
-            done += rollups_refresh_for(profile_ids=ids, now=timezone.now())
-        except BaseException:
-            client.sadd(waiting, *ids)
-            raise
+        done += _refresh(ids, failed)
+        client.srem(taken, *ids)
     return done
+
+
+def _refresh(ids: list[int], failed: str) -> int:
+    from .rollups import rollups_refresh_for
+
+    try:
+        return rollups_refresh_for(profile_ids=ids, now=timezone.now())
+    except Exception:
+        if len(ids) > 1:
+            return sum(_refresh([pk], failed) for pk in ids)
+        logger.exception("roll-up refresh failed for profile %s; kept for the periodic job", ids[0])
+        _redis().sadd(failed, ids[0])
+        return 0

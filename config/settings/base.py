@@ -218,7 +218,7 @@ PERIODIC_JOBS = {
     "tidy-webhook-log": 24 * 3600,
     # Lapsed customers, the at-risk flag and RFM scores.
     "lifecycle-nightly": 24 * 3600,
-    # Roll-ups still waiting when no batch came to queue their drain (a lost task).
+    # Roll-ups left waiting (a lost drain task, a dead worker) and failed ones, again.
     "rollups": 300,
     # The dashboard's figures, ready before a marketer opens the admin.
     "dashboard": DASHBOARD_CACHE_SECONDS,

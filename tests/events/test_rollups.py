@@ -232,7 +232,7 @@ def test_batches_about_the_same_customers_queue_one_drain_that_refreshes_each_on
         messages=[message_parse(order(at=days_ago(3), total=40), index=0, received_at=NOW)],
         received_at=NOW,
     )
-    waiting, queued = tasks._keys()
+    waiting, queued, _taken, _failed = tasks._keys()
     client = tasks._redis()
     client.delete(waiting, queued)
     drains = []
@@ -253,23 +253,62 @@ def test_batches_about_the_same_customers_queue_one_drain_that_refreshes_each_on
 
 
 @pytest.mark.redis
-def test_customers_of_a_failed_refresh_wait_for_the_next_drain(customer, monkeypatch):
+def test_one_customer_whose_refresh_fails_does_not_stop_the_others(customer, monkeypatch):
+    from core.periodic import periodic_run
     from events import rollups, tasks
 
-    waiting, queued = tasks._keys()
+    other = ProfileFactory(user_id="u2")
+    events_ingest(
+        messages=[
+            message_parse(order(at=days_ago(2), total=15), index=0, received_at=NOW),
+            message_parse(order("u2", at=days_ago(2), total=25), index=1, received_at=NOW),
+        ],
+        received_at=NOW,
+    )
+    waiting, queued, taken, failed = tasks._keys()
     client = tasks._redis()
-    client.delete(waiting, queued)
+    client.delete(waiting, queued, taken, failed)
     monkeypatch.setattr(tasks.rollups_drain, "delay", lambda: None)
-    tasks.rollups_request([customer.pk])
+    tasks.rollups_request([customer.pk, other.pk])
+    refresh = rollups.rollups_refresh_for
 
-    def broken(**kwargs):
-        raise RuntimeError("database went away")
+    def broken_for_one(*, profile_ids, now):
+        if customer.pk in profile_ids:
+            raise RuntimeError("numeric field overflow")
+        return refresh(profile_ids=profile_ids, now=now)
 
-    monkeypatch.setattr(rollups, "rollups_refresh_for", broken)
-    with pytest.raises(RuntimeError):
-        tasks.rollups_drain()
-    assert {int(i) for i in client.smembers(waiting)} == {customer.pk}
-    client.delete(waiting, queued)
+    monkeypatch.setattr(rollups, "rollups_refresh_for", broken_for_one)
+    assert tasks.rollups_drain() == 1
+    assert fresh(other).order_count == 1
+    assert {int(i) for i in client.smembers(failed)} == {customer.pk}
+    assert not client.exists(waiting) and not client.exists(taken)
+
+    monkeypatch.setattr(rollups, "rollups_refresh_for", refresh)  # the cause is fixed
+    assert periodic_run("rollups", now=NOW) == 1
+    assert fresh(customer).order_count == 1
+    assert not client.exists(failed)
+
+
+@pytest.mark.redis
+def test_customers_a_dead_worker_had_taken_are_drained_by_the_periodic_job(customer):
+    from core.periodic import periodic_run
+    from events import tasks
+
+    events_ingest(
+        messages=[message_parse(order(at=days_ago(2), total=15), index=0, received_at=NOW)],
+        received_at=NOW,
+    )
+    waiting, queued, taken, failed = tasks._keys()
+    client = tasks._redis()
+    client.delete(waiting, queued, taken, failed)
+    client.sadd(waiting, customer.pk)
+    # A drain takes them, and its worker is killed before the refresh commits.
+    client.register_script(tasks._TAKE)(keys=[waiting, taken], args=[tasks.DRAIN_CHUNK])
+    assert tasks.rollups_drain() == 0  # the next batch's drain finds nothing waiting
+
+    assert periodic_run("rollups", now=NOW) == 1
+    assert fresh(customer).order_count == 1
+    assert not client.exists(taken)
 
 
 @pytest.mark.redis
@@ -281,9 +320,9 @@ def test_the_periodic_job_drains_customers_whose_drain_task_was_lost(customer, m
         messages=[message_parse(order(at=days_ago(2), total=15), index=0, received_at=NOW)],
         received_at=NOW,
     )
-    waiting, queued = tasks._keys()
+    waiting, queued, taken, failed = tasks._keys()
     client = tasks._redis()
-    client.delete(waiting, queued)
+    client.delete(waiting, queued, taken, failed)
     monkeypatch.setattr(tasks.rollups_drain, "delay", lambda: None)  # the task never runs
     tasks.rollups_request([customer.pk])
     assert fresh(customer).order_count == 0
