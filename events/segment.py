@@ -216,9 +216,11 @@ def message_parse(
     rest = {k: v for k, v in raw.items() if k not in ("properties", "traits", "context")}
     try:
         body_json, context_json, rest_json = dumps(body), dumps(context), dumps(rest)
+        size = len(body_json.encode()) + len(context_json.encode()) + len(rest_json.encode())
     except RecursionError:
         raise BadMessage("nested too deeply", field="", index=index) from None
-    size = len(body_json.encode()) + len(context_json.encode()) + len(rest_json.encode())
+    except UnicodeEncodeError:  # a lone surrogate (\ud800): no UTF-8, no PostgreSQL text
+        raise BadMessage("contains an invalid unicode escape", field="", index=index) from None
     if size > MAX_EVENT_BYTES:
         raise BadMessage(
             f"an event may be at most {MAX_EVENT_BYTES // 1024} KB",

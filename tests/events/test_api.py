@@ -201,22 +201,30 @@ def test_a_body_that_is_not_a_json_object_is_a_400(send, raw):
 
 
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "field"),
     [
         # Python's own parser reads these; PostgreSQL's JSON cannot hold them.
-        b'{"type": "track", "userId": "u1", "event": "E", "properties": {"price": NaN}}',
-        b'{"type": "track", "userId": "u1", "event": "E", "properties": {"v": -Infinity}}',
+        (b'{"type": "track", "userId": "u1", "event": "E", "properties": {"price": NaN}}', "body"),
+        (
+            b'{"type": "track", "userId": "u1", "event": "E", "properties": {"v": -Infinity}}',
+            "body",
+        ),
+        # A lone surrogate: valid JSON escaping, but no text UTF-8 or PostgreSQL can hold.
+        (b'{"type": "track", "userId": "u1", "event": "E", "properties": {"v": "\\ud800"}}', ""),
         # Nested deeper than any real event: refused, not a crash.
-        b'{"type": "track", "userId": "u1", "event": "E", "properties": {"a": '
-        + b"[" * 5000
-        + b"]" * 5000
-        + b"}}",
+        (
+            b'{"type": "track", "userId": "u1", "event": "E", "properties": {"a": '
+            + b"[" * 5000
+            + b"]" * 5000
+            + b"}}",
+            "body",
+        ),
     ],
 )
-def test_json_that_postgresql_cannot_store_is_a_400_and_nothing_is_stored(send, raw):
+def test_json_that_postgresql_cannot_store_is_a_400_and_nothing_is_stored(send, raw, field):
     response = send("track", None, raw=raw)
     assert response.status_code == 400
-    assert response.json()["errors"][0]["field"] == "body"
+    assert response.json()["errors"][0]["field"] == field
     assert not Event.objects.exists()
 
 
