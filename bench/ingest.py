@@ -440,12 +440,13 @@ def queue_length(setup: Setup) -> int:
 
 
 def rollups_waiting(setup: Setup) -> int:
-    """Customers waiting for a roll-up drain (events/tasks.py keeps them in a set)."""
-    return (
-        int(_redis(setup).scard(f"klantbeeld:{setup.run}:rollups:waiting"))
-        if setup.redis_url
-        else 0
-    )
+    """Customers waiting for a roll-up drain, or taken by one and not refreshed yet
+    (events/tasks.py keeps them in two sets)."""
+    if not setup.redis_url:
+        return 0
+    client = _redis(setup)
+    keys = (f"klantbeeld:{setup.run}:rollups:{name}" for name in ("waiting", "taken"))
+    return sum(int(client.scard(key)) for key in keys)
 
 
 def queue_purge(setup: Setup) -> None:
