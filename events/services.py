@@ -262,7 +262,7 @@ def _attach(owners: dict[str, Profile | Owner]) -> set[int]:
     if not owners:
         return set()
     values = ", ".join(["(%s, %s, %s)"] * len(owners))
-    keys = ", ".join(["%s"] * len(owners))
+    keys_in, keys = _in(owners)
     params = [value for key, p in owners.items() for value in (key, p.pk, p.user_id)]
     # Only placeholders go into the SQL text; every value is a parameter. The IN list
     # keeps the scan on the partial index of unattached events whatever the planner
@@ -273,9 +273,9 @@ def _attach(owners: dict[str, Profile | Owner]) -> set[int]:
             cursor.execute(
                 f"WITH v(k, pid, uid) AS (VALUES {values}) "  # noqa: S608
                 f"UPDATE events_event SET {assign} FROM v "
-                f"WHERE events_event.profile_id IS NULL AND events_event.{column} IN ({keys}) "
+                f"WHERE events_event.profile_id IS NULL AND events_event.{column} IN {keys_in} "
                 f"AND events_event.{column} = v.k AND events_event.{column} <> ''",
-                [*params, *owners],
+                [*params, *keys],
             )
     return {profile.pk for profile in owners.values()}
 
