@@ -221,20 +221,37 @@ def test_the_nightly_job_lapses_customers_and_scores_rfm(ingest):
     assert all(1 <= s <= 5 for triple in scores.values() for s in triple)
 
 
+def store_only(*raw_messages):
+    """Store events without the roll-up request their commit would make (a test's
+    transaction never commits): the tests below make those requests themselves."""
+    messages = [
+        message_parse({"messageId": f"msg-{next(_ids)}", **raw}, index=i, received_at=NOW)
+        for i, raw in enumerate(raw_messages)
+    ]
+    events_ingest(messages=messages, received_at=NOW)
+
+
+@pytest.fixture
+def rollup_sets():
+    """The roll-up queue's Redis client and keys (waiting, queued, taken, failed), empty
+    before and after the test."""
+    from events import tasks
+
+    client, keys = tasks._redis(), tasks._keys()
+    client.delete(*keys)
+    yield client, keys
+    client.delete(*keys)
+
+
 @pytest.mark.redis
 def test_batches_about_the_same_customers_queue_one_drain_that_refreshes_each_once(
-    customer, monkeypatch
+    customer, monkeypatch, rollup_sets
 ):
     from events import tasks
 
     other = ProfileFactory(user_id="u2")
-    events_ingest(  # stored without the roll-up it would queue (no commit in a test)
-        messages=[message_parse(order(at=days_ago(3), total=40), index=0, received_at=NOW)],
-        received_at=NOW,
-    )
-    waiting, queued, _taken, _failed = tasks._keys()
-    client = tasks._redis()
-    client.delete(waiting, queued)
+    store_only(order(at=days_ago(3), total=40))
+    client, (waiting, queued, _taken, _failed) = rollup_sets
     drains = []
     monkeypatch.setattr(tasks.rollups_drain, "delay", lambda: drains.append(1))
 
@@ -249,25 +266,18 @@ def test_batches_about_the_same_customers_queue_one_drain_that_refreshes_each_on
     assert not client.exists(waiting) and not client.exists(queued)
     tasks.rollups_request([customer.pk])  # after a drain started, the next batch queues one
     assert len(drains) == 2
-    client.delete(waiting, queued)
 
 
 @pytest.mark.redis
-def test_one_customer_whose_refresh_fails_does_not_stop_the_others(customer, monkeypatch):
+def test_one_customer_whose_refresh_fails_does_not_stop_the_others(
+    customer, monkeypatch, rollup_sets
+):
     from core.periodic import periodic_run
     from events import rollups, tasks
 
     other = ProfileFactory(user_id="u2")
-    events_ingest(
-        messages=[
-            message_parse(order(at=days_ago(2), total=15), index=0, received_at=NOW),
-            message_parse(order("u2", at=days_ago(2), total=25), index=1, received_at=NOW),
-        ],
-        received_at=NOW,
-    )
-    waiting, queued, taken, failed = tasks._keys()
-    client = tasks._redis()
-    client.delete(waiting, queued, taken, failed)
+    store_only(order(at=days_ago(2), total=15), order("u2", at=days_ago(2), total=25))
+    client, (waiting, _queued, taken, failed) = rollup_sets
     monkeypatch.setattr(tasks.rollups_drain, "delay", lambda: None)
     tasks.rollups_request([customer.pk, other.pk])
     refresh = rollups.rollups_refresh_for
@@ -290,17 +300,12 @@ def test_one_customer_whose_refresh_fails_does_not_stop_the_others(customer, mon
 
 
 @pytest.mark.redis
-def test_customers_a_dead_worker_had_taken_are_drained_by_the_periodic_job(customer):
+def test_customers_a_dead_worker_had_taken_are_drained_by_the_periodic_job(customer, rollup_sets):
     from core.periodic import periodic_run
     from events import tasks
 
-    events_ingest(
-        messages=[message_parse(order(at=days_ago(2), total=15), index=0, received_at=NOW)],
-        received_at=NOW,
-    )
-    waiting, queued, taken, failed = tasks._keys()
-    client = tasks._redis()
-    client.delete(waiting, queued, taken, failed)
+    store_only(order(at=days_ago(2), total=15))
+    client, (waiting, _queued, taken, failed) = rollup_sets
     client.sadd(waiting, customer.pk)
     # A drain takes them, and its worker is killed before the refresh commits.
     client.register_script(tasks._TAKE)(keys=[waiting, taken], args=[tasks.DRAIN_CHUNK])
@@ -312,17 +317,14 @@ def test_customers_a_dead_worker_had_taken_are_drained_by_the_periodic_job(custo
 
 
 @pytest.mark.redis
-def test_the_periodic_job_drains_customers_whose_drain_task_was_lost(customer, monkeypatch):
+def test_the_periodic_job_drains_customers_whose_drain_task_was_lost(
+    customer, monkeypatch, rollup_sets
+):
     from core.periodic import periodic_run
     from events import tasks
 
-    events_ingest(
-        messages=[message_parse(order(at=days_ago(2), total=15), index=0, received_at=NOW)],
-        received_at=NOW,
-    )
-    waiting, queued, taken, failed = tasks._keys()
-    client = tasks._redis()
-    client.delete(waiting, queued, taken, failed)
+    store_only(order(at=days_ago(2), total=15))
+    client, (waiting, _queued, taken, failed) = rollup_sets
     monkeypatch.setattr(tasks.rollups_drain, "delay", lambda: None)  # the task never runs
     tasks.rollups_request([customer.pk])
     assert fresh(customer).order_count == 0
