@@ -444,9 +444,11 @@ def rollups_waiting(setup: Setup) -> int:
     (events/tasks.py keeps them in two sets)."""
     if not setup.redis_url:
         return 0
+    from events.tasks import rollups_keys  # this run's own: its queue is the run's name
+
+    waiting, _queued, taken, _failed = rollups_keys()
     client = _redis(setup)
-    keys = (f"klantbeeld:{setup.run}:rollups:{name}" for name in ("waiting", "taken"))
-    return sum(int(client.scard(key)) for key in keys)
+    return int(client.scard(waiting)) + int(client.scard(taken))
 
 
 def queue_purge(setup: Setup) -> None:

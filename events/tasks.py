@@ -36,7 +36,7 @@ def _redis() -> Any:
     return redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
 
-def _keys() -> tuple[str, str, str, str]:
+def rollups_keys() -> tuple[str, str, str, str]:
     """The queue's own keys (the workers of that queue drain them): customers waiting, the
     mark that a drain is queued, customers a drain has taken and not finished, and
     customers whose refresh failed."""
@@ -68,7 +68,7 @@ def rollups_request(profile_ids: list[int]) -> None:
             (profile_ids,), argsrepr=f"({len(profile_ids)} profile ids)"
         )
         return
-    waiting, queued, _taken, _failed = _keys()
+    waiting, queued, _taken, _failed = rollups_keys()
     pipe = _redis().pipeline(transaction=False)
     pipe.sadd(waiting, *profile_ids)
     pipe.set(queued, 1, nx=True, ex=600)
@@ -90,7 +90,7 @@ def rollups_drain(recover: bool = False) -> int:
     if not _coalesced():
         return 0  # nothing waits: every batch queued its own task
     client = _redis()
-    waiting, queued, taken, failed = _keys()
+    waiting, queued, taken, failed = rollups_keys()
     if recover:
         pipe = client.pipeline(transaction=True)
         pipe.sunionstore(waiting, [waiting, taken, failed])

@@ -237,7 +237,7 @@ def rollup_sets():
     before and after the test."""
     from events import tasks
 
-    client, keys = tasks._redis(), tasks._keys()
+    client, keys = tasks._redis(), tasks.rollups_keys()
     client.delete(*keys)
     yield client, keys
     client.delete(*keys)
