@@ -15,28 +15,19 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends gettext \
     && rm -rf /var/lib/apt/lists/*
 
-RUN python -m venv /opt/venv
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
+# The one build (deploy/build.sh), which `make e2e` runs too. Dependencies first, from
+# pyproject.toml alone, so a source change does not reinstall them.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+COPY deploy/build.sh deploy/
+RUN deploy/build.sh /opt/venv deps
 
-# The project itself (no dev extras); .dockerignore keeps .env, .venv and var/ out.
+# Klantbeeld itself, compiled translations, collected static files (production
+# settings, dummy values that stay in this step). .dockerignore keeps .env, .venv and
+# var/ out.
 COPY . .
-RUN pip install . && rm -rf build *.egg-info
-
-# Production settings refuse to import without these; dummy values, only for this step
-# (nothing connects to the database). They do not end up in the image's environment.
-RUN SECRET_KEY=build \
-    SUPPRESSION_HASH_KEY=build \
-    DATABASE_URL=postgres://x@x/x \
-    SITE_URL=https://build.invalid \
-    DJANGO_SETTINGS_MODULE=config.settings.production \
-    ENV_FILE= \
-    sh -c 'python manage.py compilemessages && python manage.py collectstatic --noinput'
+RUN deploy/build.sh /opt/venv app
 
 # --- runtime ---------------------------------------------------------------------------
 FROM python:3.11-slim
@@ -59,4 +50,4 @@ WORKDIR /app
 USER klantbeeld
 EXPOSE 8000
 
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "--config", "deploy/gunicorn.conf.py", "config.wsgi:application"]
