@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench install clean-local messages
+.PHONY: run test e2e lint bench install clean-local messages
 
 # Create the virtual environment and install everything (again only when pyproject.toml changes).
 $(STAMP): pyproject.toml
@@ -17,20 +17,34 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Local settings for `make run`: DEBUG on and a random secret key, written once.
-.env:
-	@$(PYTHON) -c 'import secrets; print("DEBUG=true\nSECRET_KEY=" + secrets.token_urlsafe(50))' > .env
-	@echo "Wrote .env (DEBUG=true, a fresh SECRET_KEY)."
+# Local settings for `make run`: DEBUG on and a random secret key, written once. Not
+# .env: that file is docker compose's (.env.example), and neither may clobber the other.
+DEV_ENV := var/dev.env
+$(DEV_ENV):
+	@mkdir -p var
+	@if [ -f .env ] && grep -qx 'DEBUG=true' .env && ! grep -q '^SUPPRESSION_HASH_KEY=' .env; then \
+		mv .env $(DEV_ENV); echo "Moved the .env an older make run wrote to $(DEV_ENV)."; \
+	else \
+		$(PYTHON) -c 'import secrets; print("DEBUG=true\nSECRET_KEY=" + secrets.token_urlsafe(50))' > $(DEV_ENV); \
+		echo "Wrote $(DEV_ENV) (DEBUG=true, a fresh SECRET_KEY)."; \
+	fi
 
-run: $(STAMP) .env
+run: $(STAMP) $(DEV_ENV)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
 	$(PY) manage.py bootstrap_admin
-	@echo "Starting web (http://127.0.0.1:8000), Celery worker and beat. Ctrl-C stops everything."
+	@echo "Starting web, Celery worker and beat. Ctrl-C stops everything."
+	@echo "Open http://127.0.0.1:8000/ (the customers' front door) or http://127.0.0.1:8000/admin/"
 	$(BIN)/honcho -f Procfile.dev start
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Klantbeeld as deployed: built by deploy/build.sh into a fresh directory, started as
+# docker-compose.yml starts it (production settings, gunicorn, worker, beat) on this
+# machine's PostgreSQL and Redis, and driven from outside (e2e/). Needs /usr/bin/chromium.
+e2e: $(STAMP)
+	$(BIN)/pytest -c e2e/pytest.ini e2e $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

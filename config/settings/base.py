@@ -1,8 +1,9 @@
 """Klantbeeld settings: every value comes from the environment (django-environ).
 
-A `.env` file beside manage.py is read when present; `make run` writes one for local
-development. Production sets real environment variables and fails loudly on a missing
-secret.
+`var/dev.env` is read when present: `make run` writes it for local development (DEBUG on,
+a random secret key). It is not `.env`, which belongs to docker compose (.env.example), so
+neither clobbers the other. Production sets real environment variables and fails loudly
+on a missing secret.
 """
 
 import os
@@ -15,8 +16,9 @@ from django.utils.translation import gettext_lazy as _
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-# ENV_FILE="" reads no file (the tests do this, so a developer's .env cannot leak in).
-_env_file = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+# ENV_FILE="" reads no file (the tests and the image do this, so a developer's file
+# cannot leak in); ENV_FILE=path reads another.
+_env_file = env.str("ENV_FILE", default=str(BASE_DIR / "var" / "dev.env"))
 if _env_file:
     environ.Env.read_env(_env_file, overwrite=False)
 
