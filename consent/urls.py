@@ -5,6 +5,7 @@ from . import views
 app_name = "consent"
 
 urlpatterns = [
+    path("", views.home, name="home"),
     path("subscribe/", views.subscribe, name="subscribe"),
     path("confirm/<str:token>/", views.confirm, name="confirm"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),

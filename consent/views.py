@@ -393,6 +393,14 @@ def preferences_request(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET"])
+def home(request: HttpRequest) -> HttpResponse:
+    """The site's root: where a customer can subscribe or find their preferences, and
+    where staff log in. Says nothing about any customer."""
+    _language(request)
+    return _page(request, "consent/home.html", {"language_switch": True})
+
+
+@require_http_methods(["GET"])
 def privacy(request: HttpRequest) -> HttpResponse:
     language = _language(request)
     statement = privacy_statement()
