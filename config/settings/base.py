@@ -15,10 +15,22 @@ from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-env = environ.Env()
+
+class _Env(environ.Env):
+    """django-environ, where an empty value counts as unset: docker compose passes an
+    optional setting that its .env leaves out as an empty string (`${NAME:-}`), and the
+    default below must hold then, not an empty value."""
+
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):  # type: ignore[no-untyped-def]
+        if default is not self.NOTSET and self.ENVIRON.get(var) == "":
+            return default
+        return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+
+
+env = _Env()
 # ENV_FILE="" reads no file (the tests and the image do this, so a developer's file
 # cannot leak in); ENV_FILE=path reads another.
-_env_file = env.str("ENV_FILE", default=str(BASE_DIR / "var" / "dev.env"))
+_env_file = os.environ.get("ENV_FILE", str(BASE_DIR / "var" / "dev.env"))
 if _env_file:
     environ.Env.read_env(_env_file, overwrite=False)
 
@@ -36,6 +48,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if 
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The origins a form may be posted from; behind a proxy that rewrites the host, name it.
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 
 INSTALLED_APPS = [
