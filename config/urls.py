@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config.api import api
-from core.views import healthz
+from core.views import favicon, healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("consent.urls")),
     path("", include("surveys.urls")),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon),
     # ESP webhooks: /anymail/<esp>/tracking/, behind ANYMAIL_WEBHOOK_SECRET (campaigns.tracking)
     path("anymail/", include("anymail.urls")),
 ]

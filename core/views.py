@@ -1,10 +1,11 @@
-"""Project-wide views that belong to no app: the health check."""
+"""Project-wide views that belong to no app: the health check and the site's icon."""
 
 import logging
 
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.db import Error as DatabaseError
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -27,3 +28,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
         logger.warning("healthz: database unreachable (%s)", type(exc).__name__)
         return HttpResponse("database unavailable", status=503, content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on every site, the admin's pages included."""
+    return HttpResponsePermanentRedirect(staticfiles_storage.url("klantbeeld/favicon.svg"))

@@ -277,3 +277,19 @@ def test_every_customer_page_links_the_privacy_statement(client, page, newslette
     ):
         assert "/privacy/?lang=" in client.get(url).content.decode(), url
     assert ConsentEvent.objects.count() == 0
+
+
+def test_the_sites_root_is_a_front_door_in_both_languages(client):
+    dutch = client.get("/?lang=nl")
+    english = client.get("/?lang=en")
+    assert dutch.status_code == english.status_code == 200
+    assert "Aanmelden voor onze mail" in dutch.content.decode()
+    assert "Subscribe to our mail" in english.content.decode()
+    for path in ("/subscribe/", "/preferences/", "/admin/"):
+        assert f'href="{path}"' in dutch.content.decode()
+
+
+def test_the_browsers_favicon_request_finds_the_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert client.get(response["Location"]).status_code == 200
