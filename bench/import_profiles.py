@@ -493,7 +493,7 @@ def django_setup(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["DEBUG"] = "false"
     os.environ["SECRET_KEY"] = "bench-secret-key-not-for-production"  # noqa: S105
-    os.environ["ENV_FILE"] = ""  # a developer's .env must not change the figures
+    os.environ["ENV_FILE"] = ""  # a developer's var/dev.env must not change the figures
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     import django

@@ -391,7 +391,7 @@ def setup_make(redis_url: str) -> tuple[Setup, list[str]]:
         "DATABASE_URL": url,
         "DEBUG": "false",
         "SECRET_KEY": "bench-secret-key-not-for-production",
-        "ENV_FILE": "",  # a developer's .env must not change the figures
+        "ENV_FILE": "",  # a developer's var/dev.env must not change the figures
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": redis_url or "memory://",

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run code in a fresh interpreter with only the given settings in the environment
-    (and no .env file, so a developer's local settings cannot leak in)."""
+    (and no var/dev.env, so a developer's local settings cannot leak in)."""
     clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     return subprocess.run(
         [sys.executable, "-c", code],
