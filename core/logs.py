@@ -1,6 +1,32 @@
-"""Logging filters. No personal data in logs; no alarm for what is a client's mistake."""
+"""Logging: no personal data, no key and no customer's link in a log line, and no alarm
+for what is a client's mistake."""
 
 import logging
+import re
+
+# The paths whose last part is a customer's signed link (a bearer credential: whoever has
+# it opens the page): confirm, unsubscribe, preferences, survey, email change.
+_LINK = re.compile(
+    r"((?:^|[\s\"'(]|://[^/\s\"']+)"
+    r"/(?:confirm|unsubscribe|preferences|s|p/email/confirm|p/email/cancel)/)"
+    r"[^/\s?\"']+"
+)
+
+
+def mask_links(text: str) -> str:
+    """The text with every customer link's token replaced by "…"."""
+    return _LINK.sub(r"\1…", text)
+
+
+class MaskLinks(logging.Filter):
+    """Django logs a refused path ("Not Found: /preferences/<token>/"): the token goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_links(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
 
 
 class ClientMistake(logging.Filter):

@@ -268,18 +268,25 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
-# --- Logging: no personal data; log ids, never addresses --------------------------------
+# --- Logging: no personal data; log ids, never addresses or a customer's link -------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"client_mistake": {"()": "core.logs.ClientMistake"}},
+    "filters": {
+        "client_mistake": {"()": "core.logs.ClientMistake"},
+        "mask_links": {"()": "core.logs.MaskLinks"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_links"],
+        },
         "refused": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["client_mistake"],
+            "filters": ["client_mistake", "mask_links"],
         },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
