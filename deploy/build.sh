@@ -12,9 +12,10 @@
 #         production settings and their manifest.
 #   all   both (the default).
 #
-# Run it from anywhere; it works in the directory that holds it (its parent). It reads
-# nothing from the caller's environment but PATH and HOME: the build is the same on a
-# developer's machine, in CI and in Docker.
+# Run it from anywhere; it works in the directory that holds it (its parent). Django's
+# steps see nothing of the caller's environment but PATH and HOME, so the build is the
+# same on a developer's machine, in CI and in Docker; pip reads its own configuration
+# (PIP_*, pip.conf) as it does everywhere.
 set -eu
 
 usage() { echo "usage: $0 VENV [deps|app|all]" >&2; exit 2; }
@@ -22,6 +23,7 @@ usage() { echo "usage: $0 VENV [deps|app|all]" >&2; exit 2; }
 VENV=$1
 STEP=${2:-all}
 case $STEP in deps | app | all) ;; *) usage ;; esac
+case $VENV in /*) ;; *) VENV=$PWD/$VENV ;; esac  # relative to the caller, not to the tree
 
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -37,6 +39,8 @@ build_env() {
     DATABASE_URL=postgres://build@build.invalid/build \
     SITE_URL=https://build.invalid \
     ALLOWED_HOSTS=build.invalid \
+    SHOP_NAME=build \
+    SHOP_ADDRESS=build \
     "$@"
 }
 

@@ -229,6 +229,7 @@ def test_dockerignore_keeps_the_local_env_file_out_of_the_image():
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ".env" in ignored
     assert ".venv" in ignored
+    assert "var" in ignored  # make run's var/dev.env holds a SECRET_KEY
 
 
 # --- /healthz -----------------------------------------------------------------------------
@@ -280,6 +281,8 @@ def production_env(tmp_path) -> dict[str, str]:
         "DATABASE_URL": "postgres://klantbeeld:pw@db.invalid:5432/klantbeeld",
         "SITE_URL": "https://shop.example.nl",
         "ALLOWED_HOSTS": "shop.example.nl",
+        "SHOP_NAME": "Schoenen Jansen B.V.",
+        "SHOP_ADDRESS": "Kerkstraat 1, 1017 GA Amsterdam",
         "VAR_DIR": str(tmp_path),
     }
 
@@ -320,6 +323,14 @@ def test_production_refuses_to_start_without_a_suppression_hash_key(production_e
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "SUPPRESSION_HASH_KEY must be set in production" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["SHOP_NAME", "SHOP_ADDRESS"])
+def test_production_refuses_to_mail_without_the_senders_name_and_address(production_env, name):
+    # Not base's demo values: the law asks for the real ones in every commercial mail.
+    result = run_production(IMPORT_PRODUCTION, **{**production_env, name: ""})
+    assert result.returncode != 0
+    assert f"{name} must be set in production" in result.stderr
 
 
 def test_compose_makes_the_suppression_hash_key_required(services):

@@ -25,6 +25,15 @@ if not env.str("SUPPRESSION_HASH_KEY", default=""):
         "it; an installation that ran without it used SECRET_KEY, so set it to that value."
     )
 
+# The law asks for the sender's real name and postal address in every commercial mail:
+# base's demo values must never reach a customer.
+for _name in ("SHOP_NAME", "SHOP_ADDRESS"):
+    if not env.str(_name, default=""):
+        raise ImproperlyConfigured(
+            f"{_name} must be set in production: the sender's name and postal address "
+            "are shown in every mail and on the customer's pages."
+        )
+
 # Trust X-Forwarded-Proto only when a TLS proxy is the sole way in; otherwise any client
 # could claim https.
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
