@@ -5,7 +5,7 @@ import logging
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.db import Error as DatabaseError
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -32,5 +32,6 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def favicon(request: HttpRequest) -> HttpResponse:
-    """Browsers ask for /favicon.ico on every site, the admin's pages included."""
-    return HttpResponsePermanentRedirect(staticfiles_storage.url("klantbeeld/favicon.svg"))
+    """Browsers ask for /favicon.ico on every site, the admin's pages included. A 302: a
+    browser keeps a 301, and the hashed file it points at changes with the icon."""
+    return HttpResponseRedirect(staticfiles_storage.url("klantbeeld/favicon.svg"))

@@ -291,5 +291,5 @@ def test_the_sites_root_is_a_front_door_in_both_languages(client):
 
 def test_the_browsers_favicon_request_finds_the_icon(client):
     response = client.get("/favicon.ico")
-    assert response.status_code == 301
+    assert response.status_code == 302
     assert client.get(response["Location"]).status_code == 200
