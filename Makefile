@@ -35,7 +35,7 @@ run: $(STAMP) $(DEV_ENV)
 	$(PY) manage.py bootstrap_admin
 	@echo "Starting web, Celery worker and beat. Ctrl-C stops everything."
 	@echo "Open http://127.0.0.1:8000/ (the customers' front door) or http://127.0.0.1:8000/admin/"
-	$(BIN)/honcho -f Procfile.dev start
+	$(BIN)/honcho -e $(DEV_ENV) -f Procfile.dev start  # not honcho's default .env: compose's
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
