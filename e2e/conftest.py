@@ -31,6 +31,7 @@ def stack(request: pytest.FixtureRequest):
         stack.timed("API keys with manage.py create_api_key", stack.keys)
     except BaseException:
         stack.stop()
+        stack.release()
         print(f"\nThe build, its logs and the database are kept: {workdir}")
         raise
     yield stack
@@ -40,6 +41,7 @@ def stack(request: pytest.FixtureRequest):
     else:
         stack.drop_backing_data()
         shutil.rmtree(workdir, ignore_errors=True)
+    stack.release()
 
 
 @pytest.fixture(scope="session")

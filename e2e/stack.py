@@ -40,6 +40,7 @@ from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SERVICES = ("web", "worker", "beat")
+SLOTS = 8  # checks that can run at once on one machine: Redis databases 8-15
 
 
 def free_port() -> int:
@@ -106,6 +107,48 @@ class Mailbox:
                 f"{what} for {address} did not arrive within {timeout:.0f} s; it has {subjects}"
             )
         return self.to(address)[count - 1]
+
+
+# --- Docker's build context ---------------------------------------------------------------
+
+
+def _dockerignore_pattern(pattern: str) -> re.Pattern[str]:
+    """A .dockerignore pattern (Go's filepath.Match, plus **) as a regular expression."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
+
+
+def dockerignore() -> Callable[[str], bool]:
+    """Whether .dockerignore keeps a path out of the build context: the last pattern that
+    matches the path or one of its folders decides; "!" lets a path back in."""
+    rules = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keep = line.startswith("!")
+            rules.append((keep, _dockerignore_pattern(line.lstrip("!").strip("/"))))
+
+    def ignored(path: str) -> bool:
+        parts = path.split("/")
+        prefixes = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
+        verdict = False
+        for keep, pattern in rules:
+            if any(pattern.fullmatch(prefix) for prefix in prefixes):
+                verdict = not keep
+        return verdict
+
+    return ignored
 
 
 # --- compose's environment -----------------------------------------------------------------
@@ -184,6 +227,7 @@ class Stack:
     database_url: str = ""
     redis_url: str = ""
     _smtp: Controller | None = None
+    _release: Callable[[], object] = lambda: None
     _started: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -215,18 +259,27 @@ class Stack:
             capture_output=True,
             check=True,
         ).stdout.split(b"\0")
-        for name in filter(None, listed):
-            source = ROOT / os.fsdecode(name)
-            if source.is_file():  # a file deleted in the work tree is not in the context
-                target = self.app / os.fsdecode(name)
+        ignored = dockerignore()
+        for name in map(os.fsdecode, filter(None, listed)):
+            source = ROOT / name
+            # A file deleted in the work tree, or one .dockerignore keeps out, is not in
+            # Docker's build context.
+            if source.is_file() and not ignored(name):
+                target = self.app / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target)
+        # The build sees PATH, HOME (pip's cache and configuration) and pip's own settings.
+        build_env = {
+            name: value
+            for name, value in os.environ.items()
+            if name in ("PATH", "HOME") or name.startswith("PIP_")
+        }
         with self.log("build").open("w") as log:
             result = subprocess.run(
                 [str(self.app / "deploy" / "build.sh"), str(self.venv)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={"PATH": os.environ["PATH"], "HOME": str(self.workdir)},
+                env=build_env,
                 check=False,
                 timeout=900,
             )
@@ -236,16 +289,23 @@ class Stack:
             )
 
     def backing_services(self) -> None:
-        """A fresh database and an empty Redis database, and the SMTP server."""
-        self.database_url = os.environ.get(
-            "E2E_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/klantbeeld_e2e"
-        )
-        self.redis_url = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/13")
-        name = urlsplit(self.database_url).path.lstrip("/")
-        maintenance = urlunsplit(urlsplit(self.database_url)._replace(path="/postgres"))
-        with psycopg.connect(maintenance, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.execute(f'CREATE DATABASE "{name}"')
+        """A fresh database and an empty Redis database of this run's own, and the SMTP
+        server. A slot (0-7) claimed on Redis keeps two checks on one machine apart."""
+        postgres = os.environ.get("E2E_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+        server = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379")
+        claims = redis.Redis.from_url(f"{server}/0")
+        for slot in range(SLOTS):
+            key = f"klantbeeld:e2e:slot:{slot}"
+            if claims.set(key, os.getpid(), nx=True, ex=3600):
+                self._release = lambda key=key: claims.delete(key)
+                break
+        else:
+            raise AssertionError(f"all {SLOTS} end-to-end slots are taken on {server}")
+        self.database_url = f"{postgres}/klantbeeld_e2e_{slot}"
+        self.redis_url = f"{server}/{8 + slot}"
+        with psycopg.connect(f"{postgres}/postgres", autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS klantbeeld_e2e_{slot} WITH (FORCE)")
+            connection.execute(f"CREATE DATABASE klantbeeld_e2e_{slot}")
         redis.Redis.from_url(self.redis_url).flushdb()
         self.smtp_port = free_port()
         self._smtp = Controller(self.mailbox, hostname="127.0.0.1", port=self.smtp_port)
@@ -281,6 +341,8 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
             "ENV_FILE": "",
             "PORT": str(port),
+            # A container's 0.0.0.0 is its own network; on this machine, loopback only.
+            "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{port}",
         }
         services = compose_file()["services"]
         for name in APP_SERVICES:
@@ -420,3 +482,7 @@ class Stack:
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if self.redis_url:
             redis.Redis.from_url(self.redis_url).flushdb()
+
+    def release(self) -> None:
+        """Give the slot back (a crashed run's claim expires after an hour)."""
+        self._release()
