@@ -441,10 +441,10 @@ def queue_length(setup: Setup) -> int:
 
 def rollups_waiting(setup: Setup) -> int:
     """Customers waiting for a roll-up drain, or taken by one and not refreshed yet
-    (events/tasks.py keeps them in two sets)."""
+    (events/rollup_queue.py keeps them in two sets)."""
     if not setup.redis_url:
         return 0
-    from events.tasks import rollups_keys  # this run's own: its queue is the run's name
+    from events.rollup_queue import rollups_keys  # this run's own: its queue is the run's name
 
     waiting, _queued, taken, _failed = rollups_keys()
     client = _redis(setup)
@@ -911,7 +911,7 @@ KEY_FUNCTIONS = [
     ("consent/services/choices.py", "soft_opt_in_grant_many", "consent soft_opt_in_grant_many"),
     ("consent/services/ledger.py", "ledger_append_many", "consent ledger_append_many"),
     ("consent/services/ledger.py", "ledger_append", "consent ledger_append (one by one)"),
-    ("events/tasks.py", "rollups_request", "events/tasks.py:rollups_request (Redis)"),
+    ("events/rollup_queue.py", "rollups_request", "events/rollup_queue.py:rollups_request (Redis)"),
     ("django/db/transaction.py", "__exit__", "transaction commit/savepoint release"),
     ("psycopg/cursor.py", "execute", "psycopg Cursor.execute (all SQL, incl. server time)"),
 ]

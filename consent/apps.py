@@ -10,7 +10,7 @@ class ConsentConfig(AppConfig):
         from core.periodic import register_periodic
         from profiles import registry
 
-        from . import demo, selectors, services
+        from . import demo, selectors, services, tasks  # noqa: F401 - tasks: registers them
 
         registry.register_profile_field("suppressed", selectors.profile_suppressed)
         registry.register_profile_field("consents", selectors.profile_consents)

@@ -10,6 +10,7 @@ from django.db import transaction
 from core.tokens import token_from_nonce, token_hash, token_nonce
 from profiles.models import Profile
 
+from .links import OPT_IN_TOKEN_PURPOSE
 from .models import (
     Action,
     ConsentEvent,
@@ -20,7 +21,6 @@ from .models import (
     Topic,
 )
 from .services import ledger_append, suppression_add
-from .services.opt_in import TOKEN_PURPOSE
 
 DEMO_NOTE = "demo data"
 AGENTS = [
@@ -59,7 +59,7 @@ def _opt_in(
     request = OptInRequest.objects.create(
         profile=profile,
         nonce=nonce,
-        token_hash=token_hash(token_from_nonce(nonce, TOKEN_PURPOSE)),
+        token_hash=token_hash(token_from_nonce(nonce, OPT_IN_TOKEN_PURPOSE)),
         requested_at=requested_at,
         expires_at=requested_at + dt.timedelta(days=settings.OPT_IN_TTL_DAYS),
         confirmed_at=confirmed_at,

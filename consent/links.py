@@ -14,15 +14,26 @@ from django.conf import settings
 from django.core import signing
 
 from core.mail import mail_defaults
+from core.tokens import token_from_nonce
 from core.urls import absolute_url
 from profiles.models import Profile
 
-from .models import Category, Topic
+from .models import Category, OptInRequest, Topic
 
 SCOPES = ("preferences", "unsubscribe")
 # What signing.dumps makes of a token, and what reverse() puts into a URL as it is.
 _URL_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_:.-]+")
 _SLOT_IN_URL = "KlantbeeldTokenSlot"
+
+
+# The HMAC purpose of a double opt-in's confirmation link (its token is derived from the
+# request's nonce, so a redelivered mail task sends the very same link).
+OPT_IN_TOKEN_PURPOSE = "opt-in"  # noqa: S105 - an HMAC purpose, not a secret
+
+
+def opt_in_token(request: OptInRequest) -> str:
+    """The token of a double opt-in's confirmation link."""
+    return token_from_nonce(request.nonce, OPT_IN_TOKEN_PURPOSE)
 
 
 class LinkError(Exception):

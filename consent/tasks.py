@@ -5,6 +5,10 @@ from django.utils import translation
 from core.mail import TRANSIENT_MAIL_ERRORS as SMTP_ERRORS
 from core.mail import send_transactional_mail
 from core.urls import absolute_url
+from profiles.models import Profile
+
+from .links import mail_footer, opt_in_token
+from .models import OptInRequest
 
 
 @shared_task(base=DjangoTask, autoretry_for=SMTP_ERRORS, retry_backoff=True, max_retries=5)
@@ -13,10 +17,6 @@ def send_opt_in_mail(request_id: int) -> None:
 
     Only the request's id travels through the broker; the link's token is derived from
     the request's nonce, so a retried or redelivered task sends the very same link."""
-    from .links import mail_footer
-    from .models import OptInRequest
-    from .services import opt_in_token
-
     request = OptInRequest.objects.select_related("profile").filter(pk=request_id).first()
     if request is None or request.confirmed_at or request.expired_at or request.profile.erased_at:
         return
@@ -42,10 +42,6 @@ def send_opt_in_mail(request_id: int) -> None:
 @shared_task(base=DjangoTask, autoretry_for=SMTP_ERRORS, retry_backoff=True, max_retries=5)
 def send_preferences_link(profile_id: int) -> None:
     """A fresh link to the preference page, asked for on the site."""
-    from profiles.models import Profile
-
-    from .links import mail_footer
-
     profile = Profile.objects.filter(pk=profile_id, erased_at=None).first()
     if profile is None:
         return

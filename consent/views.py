@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from core.http import client_ip, customer_page, user_agent
+from core.queue import task_queue
 from core.ratelimit import RateLimited, ip_bucket, rate_limit_hit
 from profiles.models import ChangeSource, Profile
 from profiles.selectors import profile_export
@@ -29,7 +30,6 @@ from .forms import FrequencyForm, LinkRequestForm, ProfileDataForm, SubscribeFor
 from .links import LinkError, link_resolve, link_token
 from .models import Category, ConsentState, ContactPreference, Source, Status, Topic
 from .selectors import privacy_statement
-from .tasks import send_preferences_link
 
 
 def _language(request: HttpRequest, profile: Profile | None = None) -> str:
@@ -385,7 +385,7 @@ def preferences_request(request: HttpRequest) -> HttpResponse:
         if not rate_limit_hit(f"link:{email}", limit=limit, window=window):
             profile = Profile.objects.filter(email__lower=email, erased_at=None).first()
             if profile is not None:
-                send_preferences_link.delay_on_commit(profile.pk)
+                task_queue("consent.tasks.send_preferences_link", profile.pk)
         return _page(request, "consent/message.html", {"state": "link_sent"})
     return _page(
         request, "consent/preferences_request.html", {"form": form, "language_switch": True}

@@ -16,8 +16,8 @@ from profiles.validation import language_normalise, timezone_validate
 from profiles.webhooks import endpoints_read_once
 
 from .models import Alias, Event
+from .rollup_queue import rollups_request
 from .segment import BadMessage, Message
-from .tasks import rollups_request
 
 ORDER_COMPLETED = "Order Completed"
 # A checkout that offered an opt-out, and whether the customer took it.

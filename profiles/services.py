@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_countries.fields import Country
 
+from core.queue import task_queue
 from core.tokens import token_from_nonce, token_hash, token_nonce
 
 from . import registry
@@ -26,7 +27,6 @@ from .models import (
     ProfileChange,
     WebhookEvent,
 )
-from .tasks import run_import_job, send_email_change_mail
 from .validation import email_normalise, profile_data_clean
 from .validation import user_id_clean as _user_id_clean
 from .webhooks import profile_changes_emit, webhooks_emit, webhooks_erase
@@ -294,8 +294,8 @@ def email_change_request(
         requested_at=now,
         expires_at=now + dt.timedelta(hours=settings.EMAIL_CHANGE_TOKEN_TTL_HOURS),
     )
-    send_email_change_mail.delay_on_commit(request.pk, "verify")
-    send_email_change_mail.delay_on_commit(request.pk, "notice")
+    task_queue("profiles.tasks.send_email_change_mail", request.pk, "verify")
+    task_queue("profiles.tasks.send_email_change_mail", request.pk, "notice")
     return request
 
 
@@ -407,7 +407,7 @@ def import_job_create(
     job = ImportJob.objects.create(
         filename=filename[:255], content=content, dry_run=dry_run, created_by=actor
     )
-    run_import_job.delay_on_commit(job.pk)
+    task_queue("profiles.tasks.run_import_job", job.pk)
     return job
 
 
@@ -423,7 +423,7 @@ def import_job_confirm(*, dry_run: ImportJob, actor: User | None) -> ImportJob:
     job = ImportJob.objects.create(
         filename=source.filename, content=b"", source_job=source, dry_run=False, created_by=actor
     )
-    run_import_job.delay_on_commit(job.pk)
+    task_queue("profiles.tasks.run_import_job", job.pk)
     return job
 
 
@@ -450,10 +450,10 @@ def profile_erase(
 ) -> Profile:
     """Erase the person (GDPR art. 17): personal data goes everywhere it is held.
 
-    Every app's registered eraser runs (the consent app keeps only a keyed hash of the
-    address, the date and the reason, so the person is never re-added as contactable),
-    the change history, the admin's log entries about the profile and the kept imports
-    are scrubbed, and the profile becomes an empty tombstone with a new
+    Every registered eraser runs (the consent app keeps only a keyed hash of the
+    address, the date and the reason, so the person is never re-added as contactable;
+    profiles' own scrubs the kept imports), the change history and the admin's log
+    entries about the profile are scrubbed, and the profile becomes an empty tombstone with a new
     random key, so every old self-service link stops working. Erasing twice is harmless.
     """
     profile = Profile.objects.select_for_update().get(pk=profile.pk)
@@ -464,9 +464,6 @@ def profile_erase(
         eraser(profile, now, email)
     history_erase(profile=profile)
     admin_log_erase(profile=profile)
-    from .importing import import_jobs_erase  # importing builds on this module
-
-    import_jobs_erase(email=email, user_id=user_id)
     webhooks_erase(profile=profile)
     profile.email_change_requests.all().delete()
     marker = uuid.uuid4().hex

@@ -5,7 +5,9 @@ from core.mail import TRANSIENT_MAIL_ERRORS, send_transactional_mail
 from core.tokens import token_from_nonce
 from core.urls import absolute_url
 
+from .importing import import_job_run
 from .models import EmailChangeRequest
+from .webhooks import webhooks_deliver_due
 
 
 @shared_task(
@@ -37,14 +39,10 @@ def send_email_change_mail(request_id: int, kind: str) -> None:
 
 @shared_task(base=DjangoTask)
 def run_import_job(job_id: int) -> None:
-    from .importing import import_job_run
-
     import_job_run(job_id=job_id)
 
 
 @shared_task(base=DjangoTask)
 def deliver_webhooks() -> dict[str, int]:
     """After every change and every minute: post the webhook deliveries that are due."""
-    from .webhooks import webhooks_deliver_due
-
     return webhooks_deliver_due()

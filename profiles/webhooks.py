@@ -36,9 +36,10 @@ from typing import Any
 
 import requests
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+
+from core.queue import task_queue
 
 from .models import Profile, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -131,9 +132,7 @@ def webhooks_emit_many(
     if not rows:
         return 0
     WebhookDelivery.objects.bulk_create(rows, batch_size=1000)
-    from .tasks import deliver_webhooks
-
-    deliver_webhooks.delay_on_commit()
+    task_queue("profiles.tasks.deliver_webhooks")
     return len(rows)
 
 
@@ -294,9 +293,7 @@ def webhooks_retry(deliveries: Iterable[WebhookDelivery], *, now: dt.datetime) -
         status__in=[WebhookDelivery.Status.FAILED, WebhookDelivery.Status.PENDING],
     ).update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now)
     if count:
-        from .tasks import deliver_webhooks
-
-        transaction.on_commit(deliver_webhooks.delay)
+        task_queue("profiles.tasks.deliver_webhooks")
     return count
 
 
@@ -312,9 +309,7 @@ def webhook_ping(endpoint: WebhookEndpoint, *, now: dt.datetime) -> WebhookDeliv
         "data": {},
     }
     row.save()
-    from .tasks import deliver_webhooks
-
-    deliver_webhooks.delay_on_commit()
+    task_queue("profiles.tasks.deliver_webhooks")
     return row
 
 

@@ -14,7 +14,7 @@ class SurveysConfig(AppConfig):
         from core.periodic import register_periodic
         from profiles import registry
 
-        from . import dashboard, demo, selectors, services
+        from . import dashboard, demo, selectors, services, tasks  # noqa: F401 - tasks: registers them
 
         register_template_context(
             "survey", services.survey_context, preview=services.survey_preview_context

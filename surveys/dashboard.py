@@ -26,6 +26,7 @@ from django.utils import timezone
 from campaigns.admin import GOOD_PRACTICE, live_extra_count
 from campaigns.models import Campaign, CampaignStatus, Delivery
 from consent.models import Action, Category, ConsentEvent, Topic
+from core.queue import task_queue
 from events.models import Event
 from profiles.models import Profile
 from profiles.selections import selection_profiles
@@ -207,8 +208,6 @@ def dashboard_figures(*, now: dt.datetime | None = None, fresh: bool = False) ->
     trip); those missing are computed here. When the oldest is older than
     DASHBOARD_CACHE_SECONDS, one refresh is queued and the cached figures are shown with
     their time (`computed_at`, the oldest widget's moment); `fresh` computes all now."""
-    from .tasks import dashboard_refresh_task
-
     now = now or timezone.now()
     cached_widgets = [w for w in WIDGETS if w.cached]
     stored = {} if fresh else cache.get_many([_cache_key(w) for w in cached_widgets])
@@ -233,7 +232,7 @@ def dashboard_figures(*, now: dt.datetime | None = None, fresh: bool = False) ->
     ):
         # Not delay_on_commit: it only reads what is committed, and a page is no transaction.
         try:
-            dashboard_refresh_task.delay()
+            task_queue("surveys.tasks.dashboard_refresh_task", on_commit=False)
         except kombu.exceptions.OperationalError:
             # The figures stay on the page; a visit after the lock expires asks again.
             logger.warning("dashboard refresh not queued: the broker cannot be reached")

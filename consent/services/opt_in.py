@@ -10,12 +10,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from core.queue import task_queue
 from core.ratelimit import RateLimited, rate_limit_hit
 from core.tokens import token_from_nonce, token_hash, token_nonce
 from profiles.models import ChangeSource, Profile
 from profiles.services import OWN_KEY_PREFIX, profile_create, profile_update
 from profiles.validation import email_normalise, language_normalise, user_id_clean
 
+from ..links import OPT_IN_TOKEN_PURPOSE
 from ..models import (
     Action,
     Basis,
@@ -27,7 +29,6 @@ from ..models import (
     SuppressionReason,
     Topic,
 )
-from ..tasks import send_opt_in_mail
 from .ledger import ledger_append, profile_lock, state_get
 from .suppression import suppression_active, suppression_lift, suppressions_active
 
@@ -37,7 +38,6 @@ LIFTED_BY_OPT_IN = (
     SuppressionReason.ERASED,
     SuppressionReason.COMPLAINT,
 )
-TOKEN_PURPOSE = "opt-in"  # noqa: S105 - an HMAC purpose, not a secret
 
 
 class UndeliverableAddress(ValidationError):
@@ -51,10 +51,6 @@ class SubscriptionOutcome:
     pending: list[Topic] = field(default_factory=list)  # a confirmation mail went out for these
     already: list[Topic] = field(default_factory=list)  # confirmed before; nothing to do
     request: OptInRequest | None = None
-
-
-def opt_in_token(request: OptInRequest) -> str:
-    return token_from_nonce(request.nonce, TOKEN_PURPOSE)
 
 
 def _subscriber(
@@ -179,7 +175,7 @@ def subscription_request(
     request = OptInRequest.objects.create(
         profile=profile,
         nonce=nonce,
-        token_hash=token_hash(token_from_nonce(nonce, TOKEN_PURPOSE)),
+        token_hash=token_hash(token_from_nonce(nonce, OPT_IN_TOKEN_PURPOSE)),
         requested_at=now,
         expires_at=now + dt.timedelta(days=settings.OPT_IN_TTL_DAYS),
         source=source,
@@ -199,7 +195,7 @@ def subscription_request(
             user_agent=user_agent,
             consent_text_id=topic.current_text_id,
         )
-    send_opt_in_mail.delay_on_commit(request.pk)
+    task_queue("consent.tasks.send_opt_in_mail", request.pk)
     outcome.request = request
     return outcome
 

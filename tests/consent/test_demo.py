@@ -6,8 +6,9 @@ import random
 import pytest
 
 from consent.demo import load_demo_consents
+from consent.links import opt_in_token
 from consent.models import ConsentState, OptInRequest, Status
-from consent.services import opt_in_state, opt_in_token
+from consent.services import opt_in_state
 from tests.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db

@@ -235,9 +235,9 @@ def store_only(*raw_messages):
 def rollup_sets():
     """The roll-up queue's Redis client and keys (waiting, queued, taken, failed), empty
     before and after the test."""
-    from events import tasks
+    from events import rollup_queue
 
-    client, keys = tasks._redis(), tasks.rollups_keys()
+    client, keys = rollup_queue._redis(), rollup_queue.rollups_keys()
     client.delete(*keys)
     yield client, keys
     client.delete(*keys)
@@ -247,7 +247,7 @@ def rollup_sets():
 def test_batches_about_the_same_customers_queue_one_drain_that_refreshes_each_once(
     customer, monkeypatch, rollup_sets
 ):
-    from events import tasks
+    from events import rollup_queue, tasks
 
     other = ProfileFactory(user_id="u2")
     store_only(order(at=days_ago(3), total=40))
@@ -255,16 +255,16 @@ def test_batches_about_the_same_customers_queue_one_drain_that_refreshes_each_on
     drains = []
     monkeypatch.setattr(tasks.rollups_drain, "delay", lambda: drains.append(1))
 
-    tasks.rollups_request([customer.pk, other.pk])
-    tasks.rollups_request([customer.pk])
-    tasks.rollups_request([other.pk])
+    rollup_queue.rollups_request([customer.pk, other.pk])
+    rollup_queue.rollups_request([customer.pk])
+    rollup_queue.rollups_request([other.pk])
     assert len(drains) == 1  # one drain for three batches
     assert {int(i) for i in client.smembers(waiting)} == {customer.pk, other.pk}
 
     assert tasks.rollups_drain() == 2  # each customer once
     assert fresh(customer).order_count == 1 and fresh(customer).total_spent == Decimal("40")
     assert not client.exists(waiting) and not client.exists(queued)
-    tasks.rollups_request([customer.pk])  # after a drain started, the next batch queues one
+    rollup_queue.rollups_request([customer.pk])  # after a drain started, the next batch queues one
     assert len(drains) == 2
 
 
@@ -273,13 +273,13 @@ def test_one_customer_whose_refresh_fails_does_not_stop_the_others(
     customer, monkeypatch, rollup_sets
 ):
     from core.periodic import periodic_run
-    from events import rollups, tasks
+    from events import rollup_queue, rollups, tasks
 
     other = ProfileFactory(user_id="u2")
     store_only(order(at=days_ago(2), total=15), order("u2", at=days_ago(2), total=25))
     client, (waiting, _queued, taken, failed) = rollup_sets
     monkeypatch.setattr(tasks.rollups_drain, "delay", lambda: None)
-    tasks.rollups_request([customer.pk, other.pk])
+    rollup_queue.rollups_request([customer.pk, other.pk])
     refresh = rollups.rollups_refresh_for
 
     def broken_for_one(*, profile_ids, now):
@@ -302,13 +302,15 @@ def test_one_customer_whose_refresh_fails_does_not_stop_the_others(
 @pytest.mark.redis
 def test_customers_a_dead_worker_had_taken_are_drained_by_the_periodic_job(customer, rollup_sets):
     from core.periodic import periodic_run
-    from events import tasks
+    from events import rollup_queue, tasks
 
     store_only(order(at=days_ago(2), total=15))
     client, (waiting, _queued, taken, failed) = rollup_sets
     client.sadd(waiting, customer.pk)
     # A drain takes them, and its worker is killed before the refresh commits.
-    client.register_script(tasks._TAKE)(keys=[waiting, taken], args=[tasks.DRAIN_CHUNK])
+    client.register_script(rollup_queue._TAKE)(
+        keys=[waiting, taken], args=[rollup_queue.DRAIN_CHUNK]
+    )
     assert tasks.rollups_drain() == 0  # the next batch's drain finds nothing waiting
 
     assert periodic_run("rollups", now=NOW) == 1
@@ -321,12 +323,12 @@ def test_the_periodic_job_drains_customers_whose_drain_task_was_lost(
     customer, monkeypatch, rollup_sets
 ):
     from core.periodic import periodic_run
-    from events import tasks
+    from events import rollup_queue, tasks
 
     store_only(order(at=days_ago(2), total=15))
     client, (waiting, _queued, taken, failed) = rollup_sets
     monkeypatch.setattr(tasks.rollups_drain, "delay", lambda: None)  # the task never runs
-    tasks.rollups_request([customer.pk])
+    rollup_queue.rollups_request([customer.pk])
     assert fresh(customer).order_count == 0
 
     assert periodic_run("rollups", now=NOW) == 1
