@@ -24,8 +24,7 @@ from consent.models import (
     Suppression,
     Topic,
 )
-from consent.selectors import Permission, permission_decide
-from consent.services import suppressions_active_many
+from consent.selectors import Permission, permission_decide, suppressions_active_many
 from events.models import Event
 from profiles.models import Profile
 from profiles.selections import selection_profiles
@@ -132,7 +131,7 @@ class PermissionFacts:
         return cls(now, suppressions_active_many(profiles), consents)
 
     def suppression(self, profile: Profile) -> Suppression | None:
-        """As consent.services.suppression_active, from these facts."""
+        """As consent.selectors.suppression_active, from these facts."""
         return self.suppressions.get(profile.pk, [None])[0]
 
     def permission(self, profile: Profile, topic: Topic) -> Permission:

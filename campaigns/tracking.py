@@ -28,13 +28,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent.models import Source, Status, SuppressionReason
-from consent.services import (
-    address_hash,
-    consent_withdraw,
-    profile_lock,
-    state_get,
-    suppression_add,
-)
+from consent.selectors import address_hash, state_get
+from consent.services import consent_withdraw, profile_lock, suppression_add
 from profiles.models import Profile
 
 from .models import Delivery

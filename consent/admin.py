@@ -29,6 +29,7 @@ from .models import (
     SuppressionReason,
     Topic,
 )
+from .selectors import address_hash, suppression_active
 
 
 class TopicForm(forms.ModelForm):
@@ -194,7 +195,7 @@ class SuppressionAdmin(admin.ModelAdmin):
         results, duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
         if "@" in term:
-            results = results | queryset.filter(email_hash=services.address_hash(term))
+            results = results | queryset.filter(email_hash=address_hash(term))
         return results, duplicates
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -268,7 +269,7 @@ def consent_panel(profile: Profile) -> str:
             for s in states
         ),
     )
-    suppression = services.suppression_active(profile)
+    suppression = suppression_active(profile)
     status = (
         format_html(
             "<p><strong>{}</strong>: {}</p>",

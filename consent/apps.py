@@ -10,7 +10,7 @@ class ConsentConfig(AppConfig):
         from core.periodic import register_periodic
         from profiles import registry
 
-        from . import demo, selectors, services, tasks  # noqa: F401 - tasks: registers them
+        from . import conditions, demo, selectors, services, tasks  # noqa: F401 - tasks: registers them
 
         registry.register_profile_field("suppressed", selectors.profile_suppressed)
         registry.register_profile_field("consents", selectors.profile_consents)
@@ -23,5 +23,5 @@ class ConsentConfig(AppConfig):
         registry.register_address_hook("suppressions", services.suppressions_follow_addresses)
         registry.register_demo_loader("consents", demo.load_demo_consents)
         registry.register_timeline_source("consent", selectors.consent_timeline)
-        selectors.register_selection_conditions()
+        conditions.register_selection_conditions()
         register_periodic("expire-opt-ins", lambda now: services.opt_ins_expire(now=now))

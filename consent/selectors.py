@@ -1,11 +1,15 @@
 """Reads of the consent domain; above all `send_permission`, which every send path asks."""
 
 import datetime as dt
+import hashlib
+import hmac
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q
+from django.conf import settings
+from django.db.models import Q, QuerySet
 
 from profiles.models import Profile
 
@@ -21,7 +25,6 @@ from .models import (
     SuppressionReason,
     Topic,
 )
-from .services import address_hash, suppression_active
 
 
 @dataclass(frozen=True)
@@ -195,111 +198,6 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-# --- Conditions for selections ------------------------------------------------------------
-
-
-def _topic_choices() -> list[tuple[str, str]]:
-    return [(t.key, t.name) for t in Topic.objects.exclude(category=Category.TRANSACTIONAL)]
-
-
-def _consent_q(params: dict[str, Any], now: dt.datetime) -> Q:
-    from django.db.models import Exists, OuterRef
-
-    status = params["status"]
-    states = ConsentState.objects.filter(profile=OuterRef("pk"), topic__key=params["topic"])
-    if status == Status.NONE:
-        return ~Q(Exists(states.exclude(status=Status.NONE)))
-    states = states.filter(status=status)
-    if params.get("basis"):
-        states = states.filter(basis=params["basis"])
-    return Q(Exists(states))
-
-
-def _suppressed_q(params: dict[str, Any], now: dt.datetime) -> Q:
-    from django.db.models import Exists, OuterRef
-
-    from .models import Suppression
-
-    return Q(Exists(Suppression.objects.filter(profile=OuterRef("pk"), lifted_at=None)))
-
-
-def _contactable_q(params: dict[str, Any], now: dt.datetime) -> Q:
-    """Could be mailed under the topic now: the SQL twin of send_permission (which still
-    has the last word at send time)."""
-    from django.db.models import Exists, OuterRef
-
-    from .models import Suppression
-
-    topic = Topic.objects.filter(key=params["topic"]).first()
-    if topic is None:
-        return Q(pk__in=[])
-    # Transactional topics are not offered here (they go to everyone with an address).
-    q = ~Q(Exists(Suppression.objects.filter(profile=OuterRef("pk"), lifted_at=None)))
-    q &= ~Q(contact_preference__paused_until__gte=now.date())
-    state = ConsentState.objects.filter(profile=OuterRef("pk"), topic=topic)
-    if topic.category == Category.SERVICE:
-        q &= ~Q(contact_preference__no_service_mail=True) & ~Q(
-            Exists(state.filter(status=Status.WITHDRAWN))
-        )
-    else:
-        q &= Q(contact_preference__sunset_at__isnull=True)
-        confirmed = state.filter(status=Status.CONFIRMED)
-        if not topic.soft_opt_in_allowed:
-            confirmed = confirmed.exclude(basis=Basis.SOFT_OPT_IN)
-        q &= Q(Exists(confirmed))
-    return q
-
-
-def register_selection_conditions() -> None:
-    from django.utils.translation import gettext_lazy as _
-
-    from profiles.selections import ConditionKind, Param, register_condition
-
-    group = _("Permission")
-    register_condition(
-        ConditionKind(
-            key="consent",
-            label=_("Permission for a topic"),
-            group=group,
-            params=(
-                Param("topic", _("topic"), "choice", _topic_choices),
-                Param(
-                    "status",
-                    _("status"),
-                    "choice",
-                    lambda: [(k, str(v)) for k, v in Status.choices],
-                ),
-                Param(
-                    "basis",
-                    _("basis"),
-                    "choice",
-                    lambda: [("", "—"), *[(k, str(v)) for k, v in Basis.choices]],
-                    required=False,
-                ),
-            ),
-            compile=_consent_q,
-        )
-    )
-    register_condition(
-        ConditionKind(
-            key="suppressed",
-            label=_("On the do-not-contact list"),
-            group=group,
-            params=(),
-            compile=_suppressed_q,
-        )
-    )
-    register_condition(
-        ConditionKind(
-            key="contactable",
-            label=_("Can be mailed about a topic now"),
-            group=group,
-            params=(Param("topic", _("topic"), "choice", _topic_choices),),
-            compile=_contactable_q,
-        )
-    )
-
-
 def consent_timeline(profile: Profile, limit: int) -> list[Any]:
     """The customer's ledger rows for the admin's activity timeline."""
     from django.urls import reverse
@@ -322,3 +220,68 @@ def consent_timeline(profile: Profile, limit: int) -> list[Any]:
         )
         for row in rows
     ]
+
+
+def address_hash(email: str) -> str:
+    """The keyed hash (HMAC-SHA256) by which suppression knows an address."""
+    key = settings.SUPPRESSION_HASH_KEY.encode()
+    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+def suppressions_active(profile: Profile) -> QuerySet[Suppression]:
+    # A hard bounce belongs to the address; the others to the person, whatever address
+    # they have now.
+    return Suppression.objects.filter(lifted_at=None).filter(
+        Q(email_hash=address_hash(profile.email))
+        | (Q(profile=profile) & ~Q(reason=SuppressionReason.HARD_BOUNCE))
+    )
+
+
+def suppressions_active_many(profiles: Iterable[Profile]) -> dict[int, list[Suppression]]:
+    """suppressions_active for many customers in one query: per profile id (only those
+    with any), the entries that apply, the one that counts first (a hard bounce, as it
+    also stops transactional mail; then the newest)."""
+    hashes = {p.pk: address_hash(p.email) for p in profiles}
+    if not hashes:
+        return {}
+    by_hash: dict[str, list[Suppression]] = {}
+    by_profile: dict[int, list[Suppression]] = {}
+    for suppression in Suppression.objects.filter(lifted_at=None).filter(
+        Q(email_hash__in=set(hashes.values()))
+        | (Q(profile_id__in=list(hashes)) & ~Q(reason=SuppressionReason.HARD_BOUNCE))
+    ):
+        by_hash.setdefault(suppression.email_hash, []).append(suppression)
+        if suppression.reason != SuppressionReason.HARD_BOUNCE and suppression.profile_id:
+            by_profile.setdefault(suppression.profile_id, []).append(suppression)
+    found: dict[int, list[Suppression]] = {}
+    for profile_id, email_hash in hashes.items():
+        applying = {s.pk: s for s in by_hash.get(email_hash, [])}
+        applying.update((s.pk, s) for s in by_profile.get(profile_id, []))
+        if applying:
+            ordered = sorted(applying.values(), key=lambda s: s.created_at, reverse=True)
+            ordered.sort(key=lambda s: s.reason != SuppressionReason.HARD_BOUNCE)
+            found[profile_id] = ordered
+    return found
+
+
+def suppressed_profile_ids(profiles: Iterable[Profile]) -> set[int]:
+    """Which of these customers have an active suppression (one query)."""
+    return set(suppressions_active_many(profiles))
+
+
+def suppression_active(profile: Profile) -> Suppression | None:
+    """The do-not-contact entry that applies to this customer or address, if any (a hard
+    bounce first: it also stops transactional mail)."""
+    return suppressions_active_many([profile]).get(profile.pk, [None])[0]
+
+
+def state_get(profile: Profile, topic: Topic) -> ConsentState | None:
+    return ConsentState.objects.filter(profile=profile, topic=topic).first()
+
+
+def topic_is_on(topic: Topic, status: str) -> bool:
+    """Does the customer receive this topic? Service mail unless they said no; commercial
+    mail only with a permission. (send_permission adds suppression and pauses.)"""
+    if topic.category == Category.SERVICE:
+        return status != Status.WITHDRAWN
+    return status == Status.CONFIRMED

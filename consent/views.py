@@ -29,7 +29,7 @@ from . import services
 from .forms import FrequencyForm, LinkRequestForm, ProfileDataForm, SubscribeForm
 from .links import LinkError, link_resolve, link_token
 from .models import Category, ConsentState, ContactPreference, Source, Status, Topic
-from .selectors import privacy_statement
+from .selectors import privacy_statement, suppression_active, topic_is_on
 
 
 def _language(request: HttpRequest, profile: Profile | None = None) -> str:
@@ -202,7 +202,7 @@ def _topic_rows(profile: Profile) -> list[dict]:
         rows.append(
             {
                 "topic": topic,
-                "on": services.topic_is_on(topic, status),
+                "on": topic_is_on(topic, status),
                 "pending": status == Status.PENDING,
                 "state": state,
             }
@@ -262,7 +262,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             "data_form": data_form,
             "frequency_form": frequency_form,
             "topic_rows": _topic_rows(profile),
-            "suppressed": services.suppression_active(profile) is not None,
+            "suppressed": suppression_active(profile) is not None,
             "sunset": bool(preference and preference.sunset_at),
             "ask_keep": request.GET.get("keep") == "1",
         },

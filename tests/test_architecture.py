@@ -9,7 +9,6 @@ config wires them all together and may import any of them.
 from __future__ import annotations
 
 import ast
-from collections import defaultdict
 from functools import cache
 from pathlib import Path
 
@@ -37,10 +36,6 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def _is_package(name: str) -> bool:
-    return modules()[name].name == "__init__.py"
-
-
 def _type_checking_only(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
     while node in parents:
         node = parents[node]
@@ -49,36 +44,40 @@ def _type_checking_only(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
     return False
 
 
+def imports_of(name: str, source: str, known: set[str] | dict[str, Path]) -> set[str]:
+    """The known modules that module `name` (source text given) imports, wherever in the
+    file the import is; a name imported from a module counts as that module."""
+    tree = ast.parse(source)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    is_package = isinstance(known, dict) and name in known and known[name].name == "__init__.py"
+    package = name if is_package else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if _type_checking_only(node, parents):
+            continue
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        for target in targets:
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
 @cache
 def imports() -> dict[str, set[str]]:
-    """module -> the product's modules it imports, wherever in the file the import is."""
+    """module -> the product's modules it imports."""
     known = modules()
-    graph: dict[str, set[str]] = defaultdict(set)
-    for name, path in known.items():
-        tree = ast.parse(path.read_text(), filename=str(path))
-        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
-        package = name if _is_package(name) else name.rpartition(".")[0]
-        for node in ast.walk(tree):
-            if _type_checking_only(node, parents):
-                continue
-            targets: list[str] = []
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")
-                    anchor = anchor[: len(anchor) - (node.level - 1)]
-                    base = ".".join([*anchor, base] if base else anchor)
-                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
-            for target in targets:
-                # The longest known module the import names (a name inside a module
-                # counts as the module).
-                while target and target not in known:
-                    target = target.rpartition(".")[0]
-                if target and target != name:
-                    graph[name].add(target)
-    return graph
+    return {name: imports_of(name, path.read_text(), known) for name, path in known.items()}
 
 
 def _app(module: str) -> str:
@@ -121,11 +120,19 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_the_checker_reads_function_local_and_relative_imports():
-    graph = imports()
-    # consent.selectors imports profiles.selections inside register_selection_conditions.
-    assert "profiles.selections" in graph["consent.selectors"]
-    # A relative import of a module of the same package.
-    assert "consent.services.ledger" in graph["consent.services"]
+    known = {"shop.a", "shop.b", "shop.c", "shop.d", "other"}
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "from . import b\n"
+        "if TYPE_CHECKING:\n"
+        "    from other import Thing\n"
+        "def f():\n"
+        "    from .c import name\n"
+        "    import shop.d\n"
+    )
+    assert imports_of("shop.a", source, known) == {"shop.b", "shop.c", "shop.d"}
+    # A relative import of a module of the same package, in the real tree.
+    assert "consent.services.ledger" in imports()["consent.services"]
     # And the finder finds a circle where there is one.
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 

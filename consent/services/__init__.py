@@ -13,13 +13,12 @@ from .choices import (
     soft_opt_in_grant_many,
     sunset_apply,
     sunset_lift,
-    topic_is_on,
     topic_text_set,
     topics_choose,
     unsubscribe_everything,
 )
 from .erasure import consent_erase
-from .ledger import ledger_append, ledger_scrub, profile_lock, state_fold, state_get, state_rebuild
+from .ledger import ledger_append, ledger_scrub, profile_lock, state_fold, state_rebuild
 from .opt_in import (
     LIFTED_BY_OPT_IN,
     OptInError,
@@ -34,12 +33,8 @@ from .opt_in import (
     subscription_request,
 )
 from .suppression import (
-    address_hash,
-    suppression_active,
     suppression_add,
     suppression_lift,
-    suppressions_active,
-    suppressions_active_many,
     suppressions_follow_addresses,
 )
 
@@ -48,7 +43,6 @@ __all__ = [
     "OptInError",
     "SubscriptionOutcome",
     "UndeliverableAddress",
-    "address_hash",
     "consent_erase",
     "consent_withdraw",
     "ledger_append",
@@ -66,17 +60,12 @@ __all__ = [
     "sunset_apply",
     "sunset_lift",
     "state_fold",
-    "state_get",
     "state_rebuild",
     "subscription_confirm",
     "subscription_request",
-    "suppression_active",
     "suppression_add",
     "suppression_lift",
-    "suppressions_active",
-    "suppressions_active_many",
     "suppressions_follow_addresses",
-    "topic_is_on",
     "topic_text_set",
     "topics_choose",
     "unsubscribe_everything",

@@ -24,17 +24,10 @@ from ..models import (
     SuppressionReason,
     Topic,
 )
-from .ledger import ledger_append, ledger_append_many, profile_lock, state_get
+from ..selectors import state_get, suppressed_profile_ids, topic_is_on
+from .ledger import ledger_append, ledger_append_many, profile_lock
 from .opt_in import SubscriptionOutcome, opt_ins_close, subscription_request
-from .suppression import suppressed_profile_ids, suppression_add
-
-
-def topic_is_on(topic: Topic, status: str) -> bool:
-    """Does the customer receive this topic? Service mail unless they said no; commercial
-    mail only with a permission. (send_permission adds suppression and pauses.)"""
-    if topic.category == Category.SERVICE:
-        return status != Status.WITHDRAWN
-    return status == Status.CONFIRMED
+from .suppression import suppression_add
 
 
 @transaction.atomic

@@ -5,8 +5,8 @@ import datetime as dt
 from profiles.models import Profile
 
 from ..models import ConsentEvent, ContactPreference, OptInRequest, Suppression, SuppressionReason
+from ..selectors import address_hash
 from .ledger import ledger_scrub
-from .suppression import address_hash
 
 
 def consent_erase(profile: Profile, now: dt.datetime, email: str) -> None:

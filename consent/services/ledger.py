@@ -71,10 +71,6 @@ def profiles_lock(profile_ids: Iterable[int]) -> None:
         )
 
 
-def state_get(profile: Profile, topic: Topic) -> ConsentState | None:
-    return ConsentState.objects.filter(profile=profile, topic=topic).first()
-
-
 STATE_FIELDS = (
     "status",
     "basis",

@@ -29,8 +29,9 @@ from ..models import (
     SuppressionReason,
     Topic,
 )
-from .ledger import ledger_append, profile_lock, state_get
-from .suppression import suppression_active, suppression_lift, suppressions_active
+from ..selectors import state_get, suppression_active, suppressions_active
+from .ledger import ledger_append, profile_lock
+from .suppression import suppression_lift
 
 # An explicit new double opt-in lifts these; a hard bounce and a staff decision stay.
 LIFTED_BY_OPT_IN = (

@@ -2,70 +2,13 @@
 staff decisions, keyed by a keyed hash of the address."""
 
 import datetime as dt
-import hashlib
-import hmac
-from collections.abc import Iterable
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
 
 from profiles.models import Profile
 
 from ..models import Suppression, SuppressionReason
-
-
-def address_hash(email: str) -> str:
-    """The keyed hash (HMAC-SHA256) by which suppression knows an address."""
-    key = settings.SUPPRESSION_HASH_KEY.encode()
-    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
-
-
-def suppressions_active(profile: Profile) -> QuerySet[Suppression]:
-    # A hard bounce belongs to the address; the others to the person, whatever address
-    # they have now.
-    return Suppression.objects.filter(lifted_at=None).filter(
-        Q(email_hash=address_hash(profile.email))
-        | (Q(profile=profile) & ~Q(reason=SuppressionReason.HARD_BOUNCE))
-    )
-
-
-def suppressions_active_many(profiles: Iterable[Profile]) -> dict[int, list[Suppression]]:
-    """suppressions_active for many customers in one query: per profile id (only those
-    with any), the entries that apply, the one that counts first (a hard bounce, as it
-    also stops transactional mail; then the newest)."""
-    hashes = {p.pk: address_hash(p.email) for p in profiles}
-    if not hashes:
-        return {}
-    by_hash: dict[str, list[Suppression]] = {}
-    by_profile: dict[int, list[Suppression]] = {}
-    for suppression in Suppression.objects.filter(lifted_at=None).filter(
-        Q(email_hash__in=set(hashes.values()))
-        | (Q(profile_id__in=list(hashes)) & ~Q(reason=SuppressionReason.HARD_BOUNCE))
-    ):
-        by_hash.setdefault(suppression.email_hash, []).append(suppression)
-        if suppression.reason != SuppressionReason.HARD_BOUNCE and suppression.profile_id:
-            by_profile.setdefault(suppression.profile_id, []).append(suppression)
-    found: dict[int, list[Suppression]] = {}
-    for profile_id, email_hash in hashes.items():
-        applying = {s.pk: s for s in by_hash.get(email_hash, [])}
-        applying.update((s.pk, s) for s in by_profile.get(profile_id, []))
-        if applying:
-            ordered = sorted(applying.values(), key=lambda s: s.created_at, reverse=True)
-            ordered.sort(key=lambda s: s.reason != SuppressionReason.HARD_BOUNCE)
-            found[profile_id] = ordered
-    return found
-
-
-def suppressed_profile_ids(profiles: Iterable[Profile]) -> set[int]:
-    """Which of these customers have an active suppression (one query)."""
-    return set(suppressions_active_many(profiles))
-
-
-def suppression_active(profile: Profile) -> Suppression | None:
-    """The do-not-contact entry that applies to this customer or address, if any (a hard
-    bounce first: it also stops transactional mail)."""
-    return suppressions_active_many([profile]).get(profile.pk, [None])[0]
+from ..selectors import address_hash
 
 
 def suppressions_follow_addresses(profiles: list[Profile]) -> None:

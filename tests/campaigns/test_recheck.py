@@ -21,8 +21,7 @@ from consent.models import (
     SuppressionReason,
     Topic,
 )
-from consent.selectors import send_permission
-from consent.services import address_hash
+from consent.selectors import address_hash, send_permission
 from profiles.models import Profile
 from tests.factories import ProfileFactory
 

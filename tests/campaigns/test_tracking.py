@@ -20,7 +20,8 @@ from django.urls import resolve, reverse
 
 from campaigns.models import Campaign, Delivery, Send, Template
 from consent.models import Action, ConsentEvent, ConsentState, Source, Suppression, Topic
-from consent.services import address_hash, suppression_lift
+from consent.selectors import address_hash
+from consent.services import suppression_lift
 from profiles.models import Selection
 from profiles.services import profile_update
 

@@ -4,7 +4,8 @@ import pytest
 from django.urls import reverse
 
 from consent.models import Action, ConsentEvent, ConsentText, Source, Suppression, Topic
-from consent.services import address_hash, ledger_append, suppression_add
+from consent.selectors import address_hash
+from consent.services import ledger_append, suppression_add
 from tests.factories import ProfileFactory
 
 from .conftest import NOW

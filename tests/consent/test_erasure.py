@@ -7,8 +7,8 @@ from django.db import connection
 from django.utils import timezone
 
 from consent.models import Action, Source, SuppressionReason
-from consent.selectors import send_permission
-from consent.services import address_hash, ledger_append, soft_opt_in_grant, subscription_request
+from consent.selectors import address_hash, send_permission
+from consent.services import ledger_append, soft_opt_in_grant, subscription_request
 from profiles.importing import profiles_import
 from profiles.models import ChangeSource, Profile
 from profiles.services import email_change_request, profile_erase, profile_update, profile_upsert
