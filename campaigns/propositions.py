@@ -3,11 +3,10 @@
 from typing import Any
 
 from events.models import Event
+from events.spec import ORDER_COMPLETED
 from profiles.models import Profile
 
 from .models import Proposition, PropositionRule
-
-ORDER_COMPLETED = "Order Completed"
 
 
 def _bought(products: list[dict[str, Any]]) -> tuple[set[str], set[str]]:

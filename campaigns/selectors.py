@@ -9,13 +9,13 @@ from django.db.models import Exists, ExpressionWrapper, OuterRef, Q
 from django.db.models.fields import DateTimeField
 
 from events.models import Event
+from events.spec import ORDER_COMPLETED
 from profiles.models import Profile
 
 from .models import Campaign, Delivery, Send
 
 # An order within this long after a mail counts as a conversion of that mail.
 CONVERSION_WINDOW = dt.timedelta(days=7)
-ORDER_COMPLETED = "Order Completed"
 
 
 def deliveries_export(profile: Profile) -> list[dict[str, Any]]:

@@ -35,9 +35,10 @@ from django.db import connection, transaction
 from django.db.models import F, Field
 
 from core.mail import TRANSIENT_MAIL_ERRORS
+from events.spec import ORDER_COMPLETED
 
 from .models import CampaignStatus, Delivery, Reason, Send, SendStatus, Template
-from .propositions import ORDER_COMPLETED, propositions_for
+from .propositions import propositions_for
 from .recheck import BatchFacts, decide
 from .rendering import (
     BatchRendering,

@@ -48,7 +48,6 @@ from .models import (
     TriggerKind,
 )
 
-ORDER_COMPLETED = "Order Completed"
 ANALYZE_AFTER = 10_000
 COLUMNS = (
     "campaign_id",

@@ -17,7 +17,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .models import Event
-from .selectors import COMMON_EVENTS, event_glance
+from .selectors import event_glance
+from .spec import COMMON_EVENTS
 
 # Counting every matching row of a big table takes seconds; beyond this many the
 # browser says "more than" instead.

@@ -19,11 +19,16 @@ from consent.models import ConsentState, Status
 from profiles.models import LifecycleStage, Profile
 
 from .models import Activity, Event
+from .spec import (
+    ACCOUNT_CLOSED,
+    BASKET_EVENTS,
+    CHECKOUT_STARTED,
+    ORDER_COMPLETED,
+    PRODUCT_ADDED,
+    PRODUCT_REMOVED,
+    PRODUCT_VIEWED,
+)
 
-ORDER_COMPLETED = "Order Completed"
-ACCOUNT_CLOSED = "Account Closed"
-PRODUCT_VIEWED = "Product Viewed"
-BASKET_EVENTS = ("Product Added", "Product Removed", "Checkout Started", "Cart Viewed")
 LAPSED_AFTER = dt.timedelta(days=180)
 PERSONALISATION_TOPIC = "personalisation"
 # Keys a consent manager uses in context.consent.categoryPreferences for this purpose.
@@ -234,12 +239,12 @@ def _apply_basket(activity: Activity, basket_events: list, last_order: dt.dateti
         if last_order is not None and at <= last_order:
             continue
         changed_at = at
-        if name == "Checkout Started" and _products(props):
+        if name == CHECKOUT_STARTED and _products(props):
             basket = {_key(p): _product(p) for p in _products(props)}
-        elif name == "Product Added":
+        elif name == PRODUCT_ADDED:
             for item in _products(props):
                 basket[_key(item)] = _product(item)
-        elif name == "Product Removed":
+        elif name == PRODUCT_REMOVED:
             for item in _products(props):
                 basket.pop(_key(item), None)
     activity.basket = list(basket.values())

@@ -9,6 +9,7 @@ from django.db.models import Q
 from profiles.models import Profile
 
 from .models import Activity, Alias, Event
+from .spec import COMMON_EVENTS, ORDER_COMPLETED
 
 
 def events_export(profile: Profile) -> list[dict[str, Any]]:
@@ -35,14 +36,14 @@ def events_erase(profile: Profile, now: dt.datetime, email: str) -> None:
     Alias.objects.filter(previous_id__in=ids).delete()
     # An order keeps what it was worth (no one's data, and the shop's revenue figures
     # stay whole); every other property goes.
-    for event in events.filter(name="Order Completed").only("pk", "properties"):
+    for event in events.filter(name=ORDER_COMPLETED).only("pk", "properties"):
         kept = {
             k: event.properties[k]
             for k in ("total", "revenue", "currency")
             if k in event.properties
         }
         Event.objects.filter(pk=event.pk).update(properties=kept)
-    events.exclude(name="Order Completed").update(properties={})
+    events.exclude(name=ORDER_COMPLETED).update(properties={})
     events.update(context={}, user_id="", anonymous_id="")
     Activity.objects.filter(profile=profile).delete()
 
@@ -142,17 +143,6 @@ def activity_panel(profile: Profile) -> str:
 
 # --- Conditions for selections ------------------------------------------------------------
 
-COMMON_EVENTS = [
-    "Order Completed",
-    "Product Viewed",
-    "Product Added",
-    "Product Removed",
-    "Checkout Started",
-    "Account Closed",
-    "Signed Up",
-    "Survey Answered",
-]
-
 
 def _event_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in COMMON_EVENTS]
@@ -201,7 +191,7 @@ def register_selection_conditions() -> None:
             label=_("Did something (an event)"),
             group=group,
             params=(
-                Param("event", _("event"), "text", default="Order Completed"),
+                Param("event", _("event"), "text", default=ORDER_COMPLETED),
                 Param("days", _("within the last … days"), "days", required=False),
                 Param("times", _("at least … times"), "days", required=False, default=1),
                 Param("property", _("with property"), "text", required=False),

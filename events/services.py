@@ -18,8 +18,8 @@ from profiles.webhooks import endpoints_read_once
 from .models import Alias, Event
 from .rollup_queue import rollups_request
 from .segment import BadMessage, Message
+from .spec import ORDER_COMPLETED
 
-ORDER_COMPLETED = "Order Completed"
 # A checkout that offered an opt-out, and whether the customer took it.
 OPT_OUT_OFFERED = ("marketing_opt_out_offered", "optOutOffered", "opt_out_offered")
 OPTED_OUT = ("marketing_opt_out", "optedOut", "opted_out")

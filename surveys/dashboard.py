@@ -28,6 +28,7 @@ from campaigns.models import Campaign, CampaignStatus, Delivery
 from consent.models import Action, Category, ConsentEvent, Topic
 from core.queue import task_queue
 from events.models import Event
+from events.spec import ORDER_COMPLETED
 from profiles.models import Profile
 from profiles.selections import selection_profiles
 
@@ -104,7 +105,7 @@ def _mail(now: dt.datetime) -> dict[str, Any]:
     # mail, four times slower on a million profiles.
     ordered = Event.objects.filter(
         profile=OuterRef("profile"),
-        name="Order Completed",
+        name=ORDER_COMPLETED,
         timestamp__gt=OuterRef("sent_at"),
         timestamp__lte=OuterRef("sent_at") + CONVERSION_WINDOW,
     )

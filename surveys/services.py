@@ -17,6 +17,7 @@ from campaigns.models import Campaign, Send
 from core.tokens import token_from_nonce, token_nonce
 from core.urls import absolute_url
 from events.models import Event, EventType
+from events.spec import SURVEY_ANSWERED
 from profiles.models import ChangeSource, Profile
 from profiles.services import profile_update
 
@@ -24,7 +25,6 @@ from .models import Answer, AnswerSource, Invitation, Survey, SurveyKind
 
 TOKEN_PURPOSE = "survey"  # noqa: S105 - an HMAC purpose, not a secret
 PREVIEW_PURPOSE = "survey-preview"
-SURVEY_ANSWERED = "Survey Answered"
 NPS_SCALE = range(11)
 
 
