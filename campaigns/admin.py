@@ -20,7 +20,6 @@ from profiles.models import Profile
 
 from .models import (
     Campaign,
-    CampaignStatus,
     Delivery,
     FrequencyPolicy,
     Proposition,
@@ -31,9 +30,7 @@ from .models import (
 )
 from .propositions import propositions_for
 from .rendering import RenderError, preview_context, render, template_check
-
-# Good practice: at least 3 and at most 8 live campaigns besides the basic lifecycle ones.
-GOOD_PRACTICE = (3, 8)
+from .selectors import GOOD_PRACTICE, live_extra_count
 
 
 class TemplateForm(forms.ModelForm):
@@ -64,10 +61,6 @@ class TemplateInline(admin.StackedInline):
     extra = 0
     max_num = 2
     min_num = 1
-
-
-def live_extra_count() -> int:
-    return Campaign.objects.filter(status=CampaignStatus.LIVE, is_default=False).count()
 
 
 @admin.register(Campaign)

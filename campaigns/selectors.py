@@ -5,14 +5,9 @@ response (received, opened, clicked, converted)."""
 import datetime as dt
 from typing import Any
 
-from django.db.models import Exists, ExpressionWrapper, OuterRef, Q
-from django.db.models.fields import DateTimeField
-
-from events.models import Event
-from events.spec import ORDER_COMPLETED
 from profiles.models import Profile
 
-from .models import Campaign, Delivery, Send
+from .models import Campaign, CampaignStatus, Delivery, Send
 
 # An order within this long after a mail counts as a conversion of that mail.
 CONVERSION_WINDOW = dt.timedelta(days=7)
@@ -34,15 +29,6 @@ def deliveries_export(profile: Profile) -> list[dict[str, Any]]:
         .select_related("campaign")
         .order_by("sent_at", "id")
     ]
-
-
-def deliveries_erase(profile: Profile, now: dt.datetime, email: str) -> None:
-    """Erasure: what was sent stays counted (campaign reports), without the subject
-    (it may carry the name) or the message id; nothing still waiting is sent."""
-    Delivery.objects.filter(profile=profile).update(subject="", message_id="")
-    Send.objects.filter(profile=profile, status__in=["scheduled", "claimed"]).update(
-        status="skipped", reason="erased", finished_at=now
-    )
 
 
 def deliveries_timeline(profile: Profile, limit: int) -> list[Any]:
@@ -95,63 +81,9 @@ def deliveries_timeline(profile: Profile, limit: int) -> list[Any]:
     return items
 
 
-# --- Conditions for selections -----------------------------------------------------------
+# Good practice: at least 3 and at most 8 live campaigns besides the basic lifecycle ones.
+GOOD_PRACTICE = (3, 8)
 
 
-def _campaign_choices() -> list[tuple[str, str]]:
-    return [("", "—"), *((c.key, c.name) for c in Campaign.objects.order_by("name"))]
-
-
-def _response_q(params: dict[str, Any], now: dt.datetime) -> Q:
-    deliveries = Delivery.objects.filter(profile=OuterRef("pk"))
-    if params.get("campaign"):
-        deliveries = deliveries.filter(campaign__key=params["campaign"])
-    if params.get("days") is not None:
-        deliveries = deliveries.filter(sent_at__gte=now - dt.timedelta(days=params["days"]))
-    response = params["response"]
-    if response == "opened":
-        deliveries = deliveries.exclude(opened_at=None)
-    elif response == "clicked":
-        deliveries = deliveries.exclude(clicked_at=None)
-    elif response == "converted":
-        window_end = ExpressionWrapper(
-            OuterRef("sent_at") + CONVERSION_WINDOW, output_field=DateTimeField()
-        )
-        orders = Event.objects.filter(
-            profile=OuterRef("profile"),
-            name=ORDER_COMPLETED,
-            timestamp__gt=OuterRef("sent_at"),
-            timestamp__lte=window_end,
-        )
-        deliveries = deliveries.filter(Exists(orders))
-    return Q(Exists(deliveries))
-
-
-def register_selection_conditions() -> None:
-    from django.utils.translation import gettext_lazy as _
-
-    from profiles.selections import ConditionKind, Param, register_condition
-
-    register_condition(
-        ConditionKind(
-            key="campaign_response",
-            label=_("Response to a mail"),
-            group=_("Campaigns"),
-            params=(
-                Param("campaign", _("campaign"), "choice", _campaign_choices, required=False),
-                Param(
-                    "response",
-                    _("response"),
-                    "choice",
-                    lambda: [
-                        ("received", str(_("received"))),
-                        ("opened", str(_("opened"))),
-                        ("clicked", str(_("clicked"))),
-                        ("converted", str(_("ordered within 7 days"))),
-                    ],
-                ),
-                Param("days", _("in the last … days"), "days", required=False),
-            ),
-            compile=_response_q,
-        )
-    )
+def live_extra_count() -> int:
+    return Campaign.objects.filter(status=CampaignStatus.LIVE, is_default=False).count()

@@ -10,11 +10,11 @@ class EventsConfig(AppConfig):
         from core.periodic import register_periodic
         from profiles import registry
 
-        from . import demo, rollups, selectors, tasks
+        from . import conditions, demo, rollups, selectors, services, tasks
 
         registry.register_export_section("events", selectors.events_export)
-        registry.register_eraser("events", selectors.events_erase)
-        selectors.register_selection_conditions()
+        registry.register_eraser("events", services.events_erase)
+        conditions.register_selection_conditions()
         registry.register_timeline_source("events", selectors.events_timeline)
         registry.register_demo_loader("events", demo.load_demo_events)
         register_periodic("lifecycle-nightly", lambda now: rollups.lifecycle_nightly(now=now))

@@ -14,7 +14,7 @@ class SurveysConfig(AppConfig):
         from core.periodic import register_periodic
         from profiles import registry
 
-        from . import dashboard, demo, selectors, services, tasks  # noqa: F401 - tasks: registers them
+        from . import conditions, dashboard, demo, selectors, services, tasks  # noqa: F401 - tasks: registers them
 
         register_template_context(
             "survey", services.survey_context, preview=services.survey_preview_context
@@ -27,10 +27,10 @@ class SurveysConfig(AppConfig):
             )
         )
         registry.register_export_section("survey_answers", selectors.answers_export)
-        registry.register_eraser("survey_answers", selectors.answers_erase)
+        registry.register_eraser("survey_answers", services.answers_erase)
         registry.register_profile_field("nps", selectors.latest_nps)
         registry.register_timeline_source("survey_answers", selectors.answers_timeline)
-        selectors.register_selection_conditions()
+        conditions.register_selection_conditions()
         registry.register_demo_loader("survey_answers", demo.load_demo_answers)
         # The dashboard's figures are computed ahead by beat, so no marketer waits for them.
         register_periodic("dashboard", lambda now: dashboard.dashboard_refresh(now=now))

@@ -23,8 +23,8 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
-from campaigns.admin import GOOD_PRACTICE, live_extra_count
 from campaigns.models import Campaign, CampaignStatus, Delivery
+from campaigns.selectors import GOOD_PRACTICE, live_extra_count
 from consent.models import Action, Category, ConsentEvent, Topic
 from core.queue import task_queue
 from events.models import Event

@@ -4,13 +4,13 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncMonth
 
 from profiles.models import Profile
+from surveys.nps import NpsFigures
 
-from .models import Answer, Invitation, Survey, SurveyKind
-from .services import NpsFigures
+from .models import Answer, Survey, SurveyKind
 
 # The NPS groups counted in SQL (the same borders as services.nps_group).
 NPS_COUNTS = {
@@ -137,12 +137,6 @@ def answers_export(profile: Profile) -> list[dict[str, Any]]:
     ]
 
 
-def answers_erase(profile: Profile, now: dt.datetime, email: str) -> None:
-    """Erasure: scores and choices stay in the figures; the customer's own words go."""
-    Answer.objects.filter(profile=profile).update(why="", follow_up="", other_text="")
-    Invitation.objects.filter(profile=profile, answer__isnull=True).delete()
-
-
 def latest_nps(profile: Profile) -> dict[str, Any] | None:
     answer = (
         Answer.objects.filter(profile=profile, survey__kind=SurveyKind.NPS, score__isnull=False)
@@ -178,76 +172,3 @@ def answers_timeline(profile: Profile, limit: int) -> list[Any]:
         .select_related("survey")
         .order_by("-submitted_at")[:limit]
     ]
-
-
-def _nps_q(params: dict[str, Any], now: dt.datetime) -> Q:
-    """The customer's latest NPS answer is a promoter / passive / detractor."""
-    group = params["group"]
-    bounds = {"promoter": (9, 10), "passive": (7, 8), "detractor": (0, 6)}[group]
-    later = Answer.objects.filter(
-        profile=OuterRef("profile"),
-        survey__kind=SurveyKind.NPS,
-        submitted_at__gt=OuterRef("submitted_at"),
-    )
-    latest = Answer.objects.filter(
-        profile=OuterRef("pk"),
-        survey__kind=SurveyKind.NPS,
-        score__gte=bounds[0],
-        score__lte=bounds[1],
-    ).filter(~Exists(later))
-    if params.get("days") is not None:
-        latest = latest.filter(submitted_at__gte=now - dt.timedelta(days=params["days"]))
-    return Q(Exists(latest))
-
-
-def _answer_q(params: dict[str, Any], now: dt.datetime) -> Q:
-    answers = Answer.objects.filter(profile=OuterRef("pk"), survey__key=params["survey"])
-    if params.get("choice"):
-        answers = answers.filter(choice=params["choice"])
-    return Q(Exists(answers))
-
-
-def register_selection_conditions() -> None:
-    from django.utils.translation import gettext_lazy as _
-
-    from profiles.selections import ConditionKind, Param, register_condition
-
-    group = _("Surveys")
-    register_condition(
-        ConditionKind(
-            key="nps",
-            label=_("Latest NPS answer"),
-            group=group,
-            params=(
-                Param(
-                    "group",
-                    _("is a"),
-                    "choice",
-                    lambda: [
-                        ("promoter", str(_("promoter (9–10)"))),
-                        ("passive", str(_("passive (7–8)"))),
-                        ("detractor", str(_("detractor (0–6)"))),
-                    ],
-                ),
-                Param("days", _("in the last … days"), "days", required=False),
-            ),
-            compile=_nps_q,
-        )
-    )
-    register_condition(
-        ConditionKind(
-            key="survey_answer",
-            label=_("Answered a survey"),
-            group=group,
-            params=(
-                Param(
-                    "survey",
-                    _("survey"),
-                    "choice",
-                    lambda: [(s.key, s.name) for s in Survey.objects.order_by("name")],
-                ),
-                Param("choice", _("with the answer (key)"), "text", required=False),
-            ),
-            compile=_answer_q,
-        )
-    )

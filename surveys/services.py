@@ -3,8 +3,7 @@
 import contextlib
 import datetime as dt
 import hmac
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -22,57 +21,11 @@ from profiles.models import ChangeSource, Profile
 from profiles.services import profile_update
 
 from .models import Answer, AnswerSource, Invitation, Survey, SurveyKind
+from .nps import nps_group
 
 TOKEN_PURPOSE = "survey"  # noqa: S105 - an HMAC purpose, not a secret
 PREVIEW_PURPOSE = "survey-preview"
 NPS_SCALE = range(11)
-
-
-# --- NPS arithmetic -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NpsFigures:
-    responses: int
-    promoters: int
-    passives: int
-    detractors: int
-
-    @property
-    def nps(self) -> float | None:
-        """% promoters (9–10) − % detractors (0–6), one decimal; None without answers."""
-        if not self.responses:
-            return None
-        return round(100 * (self.promoters - self.detractors) / self.responses, 1)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "responses": self.responses,
-            "promoters": self.promoters,
-            "passives": self.passives,
-            "detractors": self.detractors,
-            "nps": self.nps,
-        }
-
-
-def nps_group(score: int) -> str:
-    if score >= 9:
-        return "promoter"
-    if score >= 7:
-        return "passive"
-    return "detractor"
-
-
-def nps_figures(scores: Iterable[int]) -> NpsFigures:
-    groups = {"promoter": 0, "passive": 0, "detractor": 0}
-    for score in scores:
-        groups[nps_group(score)] += 1
-    return NpsFigures(
-        responses=sum(groups.values()),
-        promoters=groups["promoter"],
-        passives=groups["passive"],
-        detractors=groups["detractor"],
-    )
 
 
 # --- Invitations ----------------------------------------------------------------------------
@@ -312,3 +265,9 @@ def subscribe_question_save(profile: Profile, choice: Any, now: dt.datetime) -> 
             now=now,
             source=AnswerSource.SUBSCRIBE,
         )
+
+
+def answers_erase(profile: Profile, now: dt.datetime, email: str) -> None:
+    """Erasure: scores and choices stay in the figures; the customer's own words go."""
+    Answer.objects.filter(profile=profile).update(why="", follow_up="", other_text="")
+    Invitation.objects.filter(profile=profile, answer__isnull=True).delete()

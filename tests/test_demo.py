@@ -43,9 +43,9 @@ def test_demo_data_is_varied_and_loaded_only_once():
     assert Send.objects.filter(status="skipped").exclude(reason="").exists()
     # A marketer's own programme besides the defaults, within the good practice of 3–8,
     # each with a template per language that renders for a customer.
-    from campaigns.admin import live_extra_count
     from campaigns.models import Campaign
     from campaigns.rendering import render, template_for
+    from campaigns.selectors import live_extra_count
 
     assert 3 <= live_extra_count() <= 8
     customer = profiles.exclude(first_name="").first()

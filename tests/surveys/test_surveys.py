@@ -12,7 +12,8 @@ from consent.models import Topic
 from core.apikeys import api_key_create
 from events.models import Event
 from surveys.models import Answer, Invitation, Survey
-from surveys.services import answer_submit, invitation_create, link_for, nps_figures
+from surveys.nps import nps_figures
+from surveys.services import answer_submit, invitation_create, link_for
 from tests.campaigns.conftest import at, only_campaigns, tick, track
 from tests.factories import ProfileFactory
 
