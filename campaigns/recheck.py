@@ -8,12 +8,10 @@ in `decide`, the one place that says whether a send goes, waits or is skipped, a
 """
 
 import datetime as dt
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models import Max
 
 from consent.models import (
@@ -25,13 +23,14 @@ from consent.models import (
     Topic,
 )
 from consent.selectors import Permission, permission_decide, suppressions_active_many
+from core.clock import customer_local
 from events.models import Event
 from profiles.models import Profile
 from profiles.selections import selection_profiles
 
 from .models import Campaign, Delivery, FrequencyPolicy, Reason, Send, TriggerKind
 from .rendering import profile_activity
-from .triggers import _offset
+from .triggers import due_offset
 
 PERMISSION_REASONS = {
     "erased": Reason.ERASED,
@@ -239,17 +238,10 @@ class BatchFacts:
         )
 
 
-def _local(profile: Profile, now: dt.datetime) -> dt.datetime:
-    try:
-        return now.astimezone(zoneinfo.ZoneInfo(profile.timezone))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return now.astimezone(zoneinfo.ZoneInfo(settings.TIME_ZONE))
-
-
 def _window_next(campaign: Campaign, profile: Profile, now: dt.datetime) -> dt.datetime | None:
     """None when now is inside the campaign's send window in the customer's zone, else
     the next moment the window opens."""
-    local = _local(profile, now)
+    local = customer_local(profile.timezone, now)
     start, end = campaign.window_start, campaign.window_end
     if start <= local.time() < end:
         return None
@@ -261,7 +253,7 @@ def decide(send: Send, facts: BatchFacts) -> Decision:
     """Send now, defer (with the new due time) or skip, with the reason: the late
     cut-off, permission, exit, conditions, send window, frequency — in that order."""
     campaign, profile, now = send.campaign, send.profile, facts.now
-    cutoff = send.trigger_at + _offset(campaign) + campaign.late_cutoff
+    cutoff = send.trigger_at + due_offset(campaign) + campaign.late_cutoff
     if now > cutoff:
         return Decision("skip", Reason.TOO_LATE)
     permission = facts.permissions.permission(profile, campaign.topic)

@@ -12,7 +12,6 @@ id, the basket's last change, a year, the last order before a lapse.
 """
 
 import datetime as dt
-import zoneinfo
 from typing import Any
 
 from django.db import connection
@@ -33,6 +32,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Concat
 
 from consent.models import Action, ConsentEvent
+from core.clock import customer_zone
 from events.models import Activity, Event
 from profiles.models import Profile
 from profiles.selections import selection_profiles
@@ -63,8 +63,9 @@ COLUMNS = (
 )
 
 
-def _offset(campaign: Campaign) -> dt.timedelta:
-    """From the trigger moment to the due moment."""
+def due_offset(campaign: Campaign) -> dt.timedelta:
+    """How long after its trigger moment a send of this campaign is due (the scheduler sets
+    due_at with it; the send-time check measures the late cut-off from it)."""
     if campaign.trigger == TriggerKind.INACTIVITY:
         return dt.timedelta(days=campaign.trigger_number or 180) + campaign.delay
     return campaign.delay
@@ -80,7 +81,7 @@ def _insert(
     now: dt.datetime,
 ) -> int:
     """INSERT the rows of `rows` (annotated with the three expressions) as sends."""
-    offset = _offset(campaign)
+    offset = due_offset(campaign)
     trigger_expr = ExpressionWrapper(trigger, output_field=DateTimeField())
     annotated = rows.order_by().annotate(
         s_campaign=Value(campaign.pk, output_field=IntegerField()),
@@ -134,7 +135,7 @@ def _occurrence(campaign: Campaign, prefix: str, key: Any) -> Any:
 
 def _window(campaign: Campaign, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """The trigger moments whose due moment lies in [now − cut-off, now]."""
-    offset = _offset(campaign)
+    offset = due_offset(campaign)
     return now - offset - campaign.late_cutoff, now - offset
 
 
@@ -254,10 +255,7 @@ def _yearly_sends(campaign: Campaign, now: dt.datetime) -> int:
     inserted = 0
     zones = Profile.objects.filter(erased_at=None).values_list("timezone", flat=True).distinct()
     for zone_name in zones:
-        try:
-            zone = zoneinfo.ZoneInfo(zone_name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            continue
+        zone = customer_zone(zone_name)
         local_today = now.astimezone(zone).date()
         for day in (local_today, local_today - dt.timedelta(days=1)):
             moment = dt.datetime.combine(day, at, tzinfo=zone).astimezone(dt.UTC)

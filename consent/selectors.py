@@ -3,7 +3,6 @@
 import datetime as dt
 import hashlib
 import hmac
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
+from core.clock import customer_local
 from profiles.models import Profile
 
 from .models import (
@@ -34,13 +34,6 @@ class Permission:
         ""  # why not: erased, suppressed:<reason>, paused, no_service_mail, withdrawn, no_consent
     )
     basis: str = ""  # for commercial mail: double_opt_in or soft_opt_in
-
-
-def _local_date(profile: Profile, now: dt.datetime) -> dt.date:
-    try:
-        return now.astimezone(zoneinfo.ZoneInfo(profile.timezone)).date()
-    except zoneinfo.ZoneInfoNotFoundError:
-        return now.date()
 
 
 def send_permission(*, profile: Profile, topic: Topic, now: dt.datetime) -> Permission:
@@ -86,7 +79,7 @@ def permission_decide(
     if (
         preference
         and preference.paused_until
-        and preference.paused_until >= _local_date(profile, now)
+        and preference.paused_until >= customer_local(profile.timezone, now).date()
     ):
         return Permission(False, "paused")
     if topic.category == Category.SERVICE:
