@@ -20,7 +20,7 @@ from django.core import mail
 from django.core.mail.backends import locmem
 from django.db import IntegrityError, connection, connections, transaction
 
-from campaigns import sending
+from campaigns import handover
 from campaigns.models import Delivery, Send
 from campaigns.scheduler import campaigns_tick
 from campaigns.sending import CLAIM_LEASE, sends_claim, sends_process
@@ -176,14 +176,14 @@ def _deliver_together(monkeypatch, parties: int) -> None:
     """The workers hand their mail over at the same moment: each waits for the other
     before its batch goes out (a worker that cannot get there in time goes alone)."""
     together = threading.Barrier(parties)
-    deliver = sending._deliver
+    deliver = handover.deliver
 
     def deliver_together(*args, **kwargs):
         with contextlib.suppress(threading.BrokenBarrierError):
             together.wait(timeout=3)
         return deliver(*args, **kwargs)
 
-    monkeypatch.setattr(sending, "_deliver", deliver_together)
+    monkeypatch.setattr(handover, "deliver", deliver_together)
 
 
 @pytest.mark.postgres
@@ -319,7 +319,7 @@ def test_a_worker_killed_halfway_through_a_chunk_never_sends_twice_and_loses_not
     "unknown" with their reason; the sends after the chunk are sent once, by the next
     tick; nothing is sent again."""
     only_campaigns("welcome")
-    people = _welcome_due_for(sending.HANDOVER_CHUNK + 2)
+    people = _welcome_due_for(handover.HANDOVER_CHUNK + 2)
     claimed_at = at(minutes=1)
     sends_schedule(now=claimed_at)
     db = connection.settings_dict
@@ -348,7 +348,7 @@ def test_a_worker_killed_halfway_through_a_chunk_never_sends_twice_and_loses_not
 
     report = tick(claimed_at + dt.timedelta(minutes=11))
 
-    chunk = sending.HANDOVER_CHUNK
+    chunk = handover.HANDOVER_CHUNK
     assert report["recovered"] == {"requeued": 2, "unknown": chunk}
     assert report["sent"] == {"sent": 2}
     unknown = Send.objects.filter(status="unknown")
@@ -504,14 +504,14 @@ class _SlowMailServer(locmem.EmailBackend):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("chunk", [1, 2, sending.HANDOVER_CHUNK])
+@pytest.mark.parametrize("chunk", [1, 2, handover.HANDOVER_CHUNK])
 def test_a_worker_still_sending_when_its_lease_runs_out_never_sends_a_mail_twice(
     settings, monkeypatch, chunk
 ):
     """Whatever it had marked handed over it may still send (nobody else will: those
     sends are "unknown" to the other worker); the rest went back to the queue and it
     leaves them to the other worker (its claim is lost)."""
-    monkeypatch.setattr(sending, "HANDOVER_CHUNK", chunk)
+    monkeypatch.setattr(handover, "HANDOVER_CHUNK", chunk)
     only_campaigns("welcome")
     people = _welcome_due_for(3)
     started = at(minutes=1)

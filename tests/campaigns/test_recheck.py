@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from campaigns import sending
+from campaigns import handover
 from campaigns.models import Send
 from campaigns.recheck import PermissionFacts
 from campaigns.sending import sends_claim, sends_process
@@ -195,7 +195,7 @@ def _batch(customers: int, now: dt.datetime) -> tuple[int, dict[str, int]]:
 def test_a_batch_costs_a_fixed_number_of_statements_plus_a_handed_over_mark_per_few_mails(
     monkeypatch,
 ):
-    monkeypatch.setattr(sending, "HANDOVER_CHUNK", 4)
+    monkeypatch.setattr(handover, "HANDOVER_CHUNK", 4)
     only_campaigns("welcome", "abandoned-basket", "cross-sell")
     small, small_counts = _batch(3, at())
     Send.objects.filter(status="scheduled").delete()  # the deferred cross-sells
