@@ -8,11 +8,12 @@ backwards or count an order twice. The nightly jobs are set-based SQL.
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.fields.json import KT
 
 from consent.models import ConsentState, Status
@@ -109,18 +110,48 @@ def rollups_refresh_for(*, profile_ids: Iterable[int], now: dt.datetime) -> int:
     profiles = {pk: p for pk, p in Profile.objects.in_bulk(ids).items() if p.erased_at is None}
     if not profiles:
         return 0
-    ids = list(profiles)
-    events = Event.objects.filter(profile_id__in=ids)
-    last_seen = dict(
+    facts = _Facts.gather(list(profiles))
+    activities = [_refreshed(profile, facts, now) for profile in profiles.values()]
+    _save(list(profiles.values()), activities)
+    return len(profiles)
+
+
+OrderRows = dict[int, dict[str, tuple[dt.datetime, dict[str, Any]]]]
+BasketRows = dict[int, list[tuple[dt.datetime, str, dict[str, Any]]]]
+
+
+@dataclass
+class _Facts:
+    """What the events say of a set of customers, read with a few grouped queries."""
+
+    last_seen: dict[int, dt.datetime]
+    closed: dict[int, dt.datetime]
+    orders: OrderRows
+    baskets: BasketRows
+    viewed: dict[int, dict[str, dict[str, Any]]]
+    first_touch: dict[int, dict[str, Any]]
+
+    @classmethod
+    def gather(cls, ids: list[int]) -> "_Facts":
+        events = Event.objects.filter(profile_id__in=ids)
+        return cls(
+            last_seen=_latest(events),
+            closed=_latest(events.filter(name=ACCOUNT_CLOSED)),
+            orders=_orders(events),
+            baskets=_baskets(events),
+            viewed=_viewed(events, ids),
+            first_touch=_first_touch(ids),
+        )
+
+
+def _latest(events: QuerySet[Event]) -> dict[int, dt.datetime]:
+    return dict(
         events.values("profile_id").annotate(t=Max("timestamp")).values_list("profile_id", "t")
     )
-    closed = dict(
-        events.filter(name=ACCOUNT_CLOSED)
-        .values("profile_id")
-        .annotate(t=Max("timestamp"))
-        .values_list("profile_id", "t")
-    )
-    orders: dict[int, dict[str, tuple[dt.datetime, dict[str, Any]]]] = defaultdict(dict)
+
+
+def _orders(events: QuerySet[Event]) -> OrderRows:
+    orders: OrderRows = defaultdict(dict)
     for pid, message_id, at, props in (
         events.filter(name=ORDER_COMPLETED)
         .order_by("timestamp")
@@ -129,13 +160,23 @@ def rollups_refresh_for(*, profile_ids: Iterable[int], now: dt.datetime) -> int:
         # The same order reported twice (under two message ids) counts once.
         order_id = str(props.get("order_id") or props.get("orderId") or message_id)
         orders[pid].setdefault(order_id, (at, props))
-    basket_events: dict[int, list[tuple[dt.datetime, str, dict[str, Any]]]] = defaultdict(list)
+    return orders
+
+
+def _baskets(events: QuerySet[Event]) -> BasketRows:
+    baskets: BasketRows = defaultdict(list)
     for pid, at, name, props in (
         events.filter(name__in=BASKET_EVENTS)
         .order_by("timestamp", "id")
         .values_list("profile_id", "timestamp", "name", "properties")
     ):
-        basket_events[pid].append((at, name, props))
+        baskets[pid].append((at, name, props))
+    return baskets
+
+
+def _viewed(events: QuerySet[Event], ids: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """Categories viewed, only of customers who allow personalisation (or whose browser
+    event carried that consent)."""
     allowed = personalisation_allowed(ids)
     viewed: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
     browsing = events.filter(name=PRODUCT_VIEWED).filter(
@@ -149,30 +190,35 @@ def rollups_refresh_for(*, profile_ids: Iterable[int], now: dt.datetime) -> int:
         .values_list("profile_id", "category", "n", "last")
     ):
         viewed[pid][category] = {"count": count, "last": last.isoformat()}
-    first_touch = _first_touch(ids)
+    return viewed
 
-    activities = []
-    for pid, profile in profiles.items():
-        activity = Activity(profile_id=pid)
-        _apply_orders(profile, activity, list(orders[pid].values()), now)
-        last_order = profile.last_order_at
-        if pid in closed and (last_order is None or closed[pid] >= last_order):
-            profile.lifecycle_stage = LifecycleStage.CHURNED
-        profile.last_seen_at = last_seen.get(pid)
-        _apply_basket(activity, basket_events[pid], last_order)
-        activity.interests = {
-            "viewed": viewed.get(pid, {}),
-            "bought": activity.interests.get("bought", {}),
-        }
-        touch = first_touch.get(pid)
-        if touch:
-            activity.first_touch = touch
-            if not profile.acquisition_source:
-                profile.acquisition_source = str(touch["source"])[:120]
-        activities.append(activity)
 
+def _refreshed(profile: Profile, facts: _Facts, now: dt.datetime) -> Activity:
+    """Set the customer's figures from the facts; their new Activity row."""
+    pid = profile.pk
+    activity = Activity(profile_id=pid)
+    _apply_orders(profile, activity, list(facts.orders[pid].values()), now)
+    last_order = profile.last_order_at
+    closed = facts.closed.get(pid)
+    if closed is not None and (last_order is None or closed >= last_order):
+        profile.lifecycle_stage = LifecycleStage.CHURNED
+    profile.last_seen_at = facts.last_seen.get(pid)
+    _apply_basket(activity, facts.baskets[pid], last_order)
+    activity.interests = {
+        "viewed": facts.viewed.get(pid, {}),
+        "bought": activity.interests.get("bought", {}),
+    }
+    touch = facts.first_touch.get(pid)
+    if touch:
+        activity.first_touch = touch
+        if not profile.acquisition_source:
+            profile.acquisition_source = str(touch["source"])[:120]
+    return activity
+
+
+def _save(profiles: list[Profile], activities: list[Activity]) -> None:
     Profile.objects.bulk_update(
-        profiles.values(),
+        profiles,
         [
             "order_count",
             "total_spent",
@@ -197,7 +243,6 @@ def rollups_refresh_for(*, profile_ids: Iterable[int], now: dt.datetime) -> int:
             "updated_at",
         ],
     )
-    return len(profiles)
 
 
 def _apply_orders(profile: Profile, activity: Activity, orders: list, now: dt.datetime) -> None:

@@ -156,11 +156,52 @@ def message_parse(
     """One message, checked; refuses with BadMessage naming the field (and index)."""
     if not isinstance(raw, dict):
         raise BadMessage("must be an object", field="", index=index)
+    kind = _kind(raw, expected_type, index)
+    user_id, anonymous_id, previous_id = _ids(raw, kind, index)
+    name = _name(raw, kind, index)
+    message_id = _message_id(raw, index)
+    properties = _object(raw, "properties", index)
+    traits = _object(raw, "traits", index)
+    context = {**(batch_context or {}), **_object(raw, "context", index)}
+    if kind == "identify" and not traits:
+        traits = _object(context, "traits", index)
+    group_id = _id(raw.get("groupId"), field_name="groupId", index=index)
+    if kind in ("identify", "group"):
+        body = {"groupId": group_id, **traits} if kind == "group" else traits
+    else:
+        body = {"previousId": previous_id} if kind == "alias" else properties
+    body_json, context_json, size = _stored(raw, body, context, index)
+    return Message(
+        index=index if index is not None else 0,
+        type=kind,
+        message_id=message_id,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        name=name,
+        timestamp=_happened(raw, index, batch_sent_at=batch_sent_at, received_at=received_at),
+        properties=properties,
+        traits=traits,
+        context=context,
+        previous_id=previous_id,
+        group_id=group_id,
+        raw_size=size,
+        body_json=body_json,
+        context_json=context_json,
+    )
+
+
+def _kind(raw: dict[str, Any], expected_type: str | None, index: int | None) -> str:
     kind = raw.get("type", expected_type)
     if expected_type and kind != expected_type:
         kind = expected_type  # the single-call endpoints name the type themselves
     if kind not in TYPES:
         raise BadMessage(f"must be one of {', '.join(TYPES)}", field="type", index=index)
+    return kind
+
+
+def _ids(raw: dict[str, Any], kind: str, index: int | None) -> tuple[str, str, str]:
+    """userId, anonymousId and previousId: an alias needs the first and the last, every
+    other call one of the first two."""
     user_id = _id(raw.get("userId"), field_name="userId", index=index)
     anonymous_id = _id(raw.get("anonymousId"), field_name="anonymousId", index=index)
     previous_id = _id(raw.get("previousId"), field_name="previousId", index=index)
@@ -171,7 +212,11 @@ def message_parse(
             raise BadMessage("alias needs a previousId", field="previousId", index=index)
     elif not user_id and not anonymous_id:
         raise BadMessage("a userId or an anonymousId is required", field="userId", index=index)
+    return user_id, anonymous_id, previous_id
 
+
+def _name(raw: dict[str, Any], kind: str, index: int | None) -> str:
+    """A track call's event, a page's or screen's name; nothing for the others."""
     name = ""
     if kind == "track":
         event = raw.get("event")
@@ -187,11 +232,14 @@ def message_parse(
         raise BadMessage(
             "at most 200 characters", field="event" if kind == "track" else "name", index=index
         )
+    return name
 
+
+def _message_id(raw: dict[str, Any], index: int | None) -> str:
     message_id = raw.get("messageId")
     if message_id in (None, ""):
-        message_id = str(uuid.uuid4())
-    elif (
+        return str(uuid.uuid4())
+    if (
         not isinstance(message_id, str | int)
         or isinstance(message_id, bool)
         or len(str(message_id)) > 100
@@ -199,20 +247,15 @@ def message_parse(
         raise BadMessage(
             "must be a string of at most 100 characters", field="messageId", index=index
         )
+    return str(message_id)
 
-    properties = _object(raw, "properties", index)
-    traits = _object(raw, "traits", index)
-    context = {**(batch_context or {}), **_object(raw, "context", index)}
-    if kind == "identify" and not traits:
-        traits = _object(context, "traits", index)
 
-    group_id = _id(raw.get("groupId"), field_name="groupId", index=index)
-    if kind in ("identify", "group"):
-        body = {"groupId": group_id, **traits} if kind == "group" else traits
-    else:
-        body = {"previousId": previous_id} if kind == "alias" else properties
-    # The JSON that will be stored, written once: it is also what the size is counted on
-    # (with the message's other fields), and json.dumps writes a NUL as \u0000.
+def _stored(
+    raw: dict[str, Any], body: dict[str, Any], context: dict[str, Any], index: int | None
+) -> tuple[str, str, int]:
+    """The JSON that will be stored (body and context), written once, and the message's
+    size counted on it with the message's other fields (json.dumps writes a NUL as
+    \\u0000, which PostgreSQL cannot keep)."""
     rest = {k: v for k, v in raw.items() if k not in ("properties", "traits", "context")}
     try:
         body_json, context_json, rest_json = dumps(body), dumps(context), dumps(rest)
@@ -231,29 +274,21 @@ def message_parse(
     if "\\u0000" in body_json or "\\u0000" in context_json or "\\u0000" in rest_json:
         nul = _nul_field(raw, "") or _nul_field(context, ".context")
         raise BadMessage("contains a NUL character", field=(nul or "").lstrip("."), index=index)
+    return body_json, context_json, size
 
+
+def _happened(
+    raw: dict[str, Any],
+    index: int | None,
+    *,
+    batch_sent_at: dt.datetime | None,
+    received_at: dt.datetime,
+) -> dt.datetime:
     timestamp = parse_time(raw.get("timestamp"), field_name="timestamp", index=index)
     original = parse_time(raw.get("originalTimestamp"), field_name="originalTimestamp", index=index)
     sent_at = parse_time(raw.get("sentAt"), field_name="sentAt", index=index) or batch_sent_at
-    when = _corrected_time(
+    return _corrected_time(
         timestamp=timestamp, original=original, sent_at=sent_at, received_at=received_at
-    )
-    return Message(
-        index=index if index is not None else 0,
-        type=kind,
-        message_id=str(message_id),
-        user_id=user_id,
-        anonymous_id=anonymous_id,
-        name=name,
-        timestamp=when,
-        properties=properties,
-        traits=traits,
-        context=context,
-        previous_id=previous_id,
-        group_id=group_id,
-        raw_size=size,
-        body_json=body_json,
-        context_json=context_json,
     )
 
 

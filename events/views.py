@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from core.apikeys import api_key_check
 from core.models import ApiKey
 
+from .ingest import events_ingest
 from .segment import (
     MAX_BATCH_BYTES,
     MAX_EVENT_BYTES,
@@ -25,7 +26,6 @@ from .segment import (
     message_parse,
     parse_time,
 )
-from .services import events_ingest
 
 
 def _refusal(

@@ -8,10 +8,10 @@ import pytest
 
 from consent.models import Action, Source, Topic
 from consent.services import ledger_append
+from events.ingest import events_ingest
 from events.models import Activity
 from events.rollups import lifecycle_nightly
 from events.segment import message_parse
-from events.services import events_ingest
 from profiles.models import Profile
 from tests.factories import ProfileFactory
 
