@@ -166,13 +166,7 @@ def ledger_append_many(
     if not events:
         return []
     profiles_lock(event.profile_id for event in events)
-    keys = {(event.profile_id, event.topic_id) for event in events}
-    stored = {
-        (state.profile_id, state.topic_id): state
-        for state in ConsentState.objects.filter(
-            profile_id__in={p for p, _t in keys}, topic_id__in={t for _p, t in keys}
-        )
-    }
+    stored = _states_of({(event.profile_id, event.topic_id) for event in events})
     late, changes = [], []
     folded: dict[tuple[int, int], ConsentState] = {}
     for event in events:
@@ -200,22 +194,33 @@ def ledger_append_many(
     )
     _emit(changes, source, now)
     recorded = [event for event, _status, _basis in changes]
-    for event in late:
-        recorded.append(
-            ledger_append(
-                profile=event.profile,
-                topic=event.topic,
-                action=event.action,
-                now=now,
-                source=source,
-                ip=event.ip,
-                user_agent=event.user_agent,
-                consent_text_id=event.consent_text_id,
-                actor=event.actor,
-                note=event.note,
-            )
+    # Ledgers that hold something later than `now`: folded again whole, one by one.
+    return recorded + [_append_one(event, source=source, now=now) for event in late]
+
+
+def _states_of(keys: set[tuple[int, int]]) -> dict[tuple[int, int], ConsentState]:
+    """The stored states of these (profile id, topic id) pairs, in one query."""
+    return {
+        (state.profile_id, state.topic_id): state
+        for state in ConsentState.objects.filter(
+            profile_id__in={p for p, _t in keys}, topic_id__in={t for _p, t in keys}
         )
-    return recorded
+    }
+
+
+def _append_one(event: ConsentEvent, *, source: str, now: dt.datetime) -> ConsentEvent:
+    return ledger_append(
+        profile=event.profile,
+        topic=event.topic,
+        action=event.action,
+        now=now,
+        source=source,
+        ip=event.ip,
+        user_agent=event.user_agent,
+        consent_text_id=event.consent_text_id,
+        actor=event.actor,
+        note=event.note,
+    )
 
 
 def ledger_scrub(*, profile: Profile) -> int:
