@@ -34,7 +34,7 @@ from django_countries import countries
 from core.spreadsheet import csv_stream
 
 from . import registry, services
-from .importing import STALLED_AFTER
+from .importing import STALLED_AFTER, import_job_confirm, import_job_create
 from .models import ChangeSource, ImportJob, Profile, ProfileChange, Selection
 from .selections import kinds_describe, selection_profiles, selection_q
 from .selectors import EXPORT_COLUMNS, profile_export_rows
@@ -402,7 +402,7 @@ class ProfileAdmin(admin.ModelAdmin):
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
-            job = services.import_job_create(
+            job = import_job_create(
                 filename=upload.name, content=upload.read(), dry_run=True, actor=staff_user(request)
             )
             return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
@@ -505,7 +505,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         if not startable:
             return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[pk]))
         try:
-            job = services.import_job_confirm(dry_run=earlier, actor=staff_user(request))
+            job = import_job_confirm(dry_run=earlier, actor=staff_user(request))
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[pk]))

@@ -22,7 +22,6 @@ from . import registry
 from .models import (
     ChangeSource,
     EmailChangeRequest,
-    ImportJob,
     Profile,
     ProfileChange,
     WebhookEvent,
@@ -398,33 +397,6 @@ def email_change_cancel(*, token: str, now: dt.datetime) -> EmailChangeRequest:
         request.cancelled_at = now
         request.save(update_fields=["cancelled_at"])
     return request
-
-
-def import_job_create(
-    *, filename: str, content: bytes, dry_run: bool, actor: User | None
-) -> ImportJob:
-    """Queue an import of an uploaded file; the worker runs it (see importing.import_job_run)."""
-    job = ImportJob.objects.create(
-        filename=filename[:255], content=content, dry_run=dry_run, created_by=actor
-    )
-    task_queue("profiles.tasks.run_import_job", job.pk)
-    return job
-
-
-def import_job_confirm(*, dry_run: ImportJob, actor: User | None) -> ImportJob:
-    """Import for real the file a dry run checked (or start a stopped import again):
-    the new job reads the dry run's copy of the file, nothing is copied."""
-    source = dry_run.source_job or dry_run
-    if (
-        not source.dry_run
-        or not ImportJob.objects.filter(pk=source.pk).exclude(content=b"").exists()
-    ):
-        raise ValidationError(_("The file of this dry run is no longer kept; upload it again."))
-    job = ImportJob.objects.create(
-        filename=source.filename, content=b"", source_job=source, dry_run=False, created_by=actor
-    )
-    task_queue("profiles.tasks.run_import_job", job.pk)
-    return job
 
 
 # Fields blanked on erasure; value figures stay, anonymous, so campaign reports stay whole.

@@ -268,7 +268,7 @@ def test_an_export_with_a_filter_that_does_not_exist_goes_back_to_the_list(marke
 def test_a_stopped_import_shows_why_and_can_be_started_again(
     marketer_client, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from profiles import importing
+    from profiles.importing import jobs
 
     upload = SimpleUploadedFile(
         "k.csv", b"user_id,email\nA1,a@example.com\n", content_type="text/csv"
@@ -280,7 +280,7 @@ def test_a_stopped_import_shows_why_and_can_be_started_again(
     def crash(**kwargs):
         raise RuntimeError("worker lost its database")
 
-    monkeypatch.setattr(importing, "profiles_import", crash)
+    monkeypatch.setattr(jobs, "profiles_import", crash)
     with django_capture_on_commit_callbacks(execute=True):
         marketer_client.post(reverse("admin:profiles_importjob_run", args=[dry.pk]))
     failed = ImportJob.objects.exclude(pk=dry.pk).get()

@@ -8,8 +8,9 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
+from profiles.importing import import_job_create
 from profiles.models import ChangeSource, ImportJob, Profile
-from profiles.services import import_job_create, profile_erase
+from profiles.services import profile_erase
 from tests.factories import ProfileFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
