@@ -12,8 +12,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from .models import WebhookDelivery, WebhookEndpoint, WebhookEvent
-from .webhooks import webhook_ping, webhooks_retry
+from ..models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from ..webhooks import webhook_ping, webhooks_retry
 
 SUBSCRIBABLE = [(value, label) for value, label in WebhookEvent.choices if value != "ping"]
 

@@ -1,7 +1,7 @@
-"""The marketer's view of the master list: search, filter, edit, history, import, export."""
+"""The marketer's view of the master list: search, filter, edit, history, import and
+export of customers."""
 
 import contextlib
-import json
 import zoneinfo
 from typing import Any
 
@@ -9,46 +9,39 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
-    JsonResponse,
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django_countries import countries
 
 from core.spreadsheet import csv_stream
 
-from . import registry, services
-from .importing import STALLED_AFTER, import_job_confirm, import_job_create
-from .models import ChangeSource, ImportJob, Profile, ProfileChange, Selection
-from .selections import kinds_describe, selection_profiles, selection_q
-from .selectors import EXPORT_COLUMNS, profile_export_rows
-from .validation import WRITABLE_FIELDS, postal_code_normalise, profile_data_clean
-
-
-def staff_user(request: HttpRequest) -> User:
-    """The logged-in staff member (admin views are only reached when logged in)."""
-    assert isinstance(request.user, User)  # noqa: S101 - admin_view guarantees it
-    return request.user
-
+from .. import registry, services
+from ..importing import import_job_create
+from ..models import ChangeSource, ImportJob, Profile
+from ..selectors import EXPORT_COLUMNS, profile_export_rows
+from ..validation import WRITABLE_FIELDS, postal_code_normalise, profile_data_clean
+from .common import staff_user
+from .filters import CountryFilter, HasOrdersFilter
+from .history import change_summary
+from .imports import ImportForm
 
 HISTORY_SHOWN = 50
+
 TIMELINE_SHOWN = 50
+
 VALUE_FIGURES = ("order_count", "total_spent", "first_order_at", "last_order_at", "last_seen_at")
 
 
@@ -77,67 +70,6 @@ class ProfileAdminForm(forms.ModelForm):
             return cleaned
         cleaned.update(clean)
         return cleaned
-
-
-class HasOrdersFilter(admin.SimpleListFilter):
-    title = _("has orders")
-    parameter_name = "has_orders"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [("yes", _("Yes")), ("no", _("No"))]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Profile]) -> QuerySet[Profile]:
-        if self.value() == "yes":
-            return queryset.filter(order_count__gt=0)
-        if self.value() == "no":
-            return queryset.filter(order_count=0)
-        return queryset
-
-
-class CountryFilter(admin.SimpleListFilter):
-    """Only the countries customers actually live in (not all 250), most common first."""
-
-    title = _("country")
-    parameter_name = "country"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        key = "profiles:country-filter"
-        codes = cache.get(key)
-        if codes is None:
-            codes = list(
-                Profile.objects.exclude(country="")
-                .values("country")
-                .annotate(n=Count("pk"))
-                .order_by("-n")
-                .values_list("country", flat=True)[:60]
-            )
-            cache.set(key, codes, 600)
-        return [(code, countries.name(code)) for code in codes]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Profile]) -> QuerySet[Profile]:
-        if self.value():
-            return queryset.filter(country=self.value())
-        return queryset
-
-
-def change_summary(change: ProfileChange) -> str:
-    if change.erased:
-        return format_html(
-            "<em>{}</em>: {}",
-            gettext("personal data erased"),
-            ", ".join(sorted(change.changes)),
-        )
-    return format_html_join(
-        "",
-        "<div><strong>{}</strong>: {} → {}</div>",
-        ((field, _shown(old), _shown(new)) for field, (old, new) in sorted(change.changes.items())),
-    )
-
-
-def _shown(value: Any) -> str:
-    if value in (None, ""):
-        return "—"
-    return str(value)
 
 
 @admin.register(Profile)
@@ -430,263 +362,3 @@ class ProfileAdmin(admin.ModelAdmin):
             ),
         ]
         return extra + super().get_urls()
-
-
-class ImportForm(forms.Form):
-    file = forms.FileField(
-        label=_("CSV or XLSX file"),
-        help_text=_("The first row names the columns; user_id and email are required."),
-    )
-
-    def clean_file(self) -> Any:
-        upload = self.cleaned_data["file"]
-        if not upload.name.lower().endswith((".csv", ".txt", ".xlsx", ".xlsm")):
-            raise ValidationError(_("Upload a .csv or .xlsx file."))
-        if upload.size > 200 * 1024 * 1024:
-            raise ValidationError(
-                _("The file is larger than 200 MB; use the import_profiles command.")
-            )
-        return upload
-
-
-@admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
-    list_display = (
-        "filename",
-        "dry_run",
-        "status",
-        "progress",
-        "created_count",
-        "updated_count",
-        "unchanged_count",
-        "error_count",
-        "created_by",
-        "created_at",
-    )
-    list_filter = ("status", "dry_run")
-    list_select_related = ("created_by",)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[ImportJob]:
-        return super().get_queryset(request).defer("content")  # files can be large
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # imports start from the customer list's "Import" button
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.display(description=_("progress"))
-    def progress(self, job: ImportJob) -> str:
-        return f"{job.percent}%"
-
-    def get_urls(self) -> list[Any]:
-        extra = [
-            path(
-                "<int:pk>/run/",
-                self.admin_site.admin_view(self.run_view),
-                name="profiles_importjob_run",
-            )
-        ]
-        return extra + super().get_urls()
-
-    def run_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """After a dry run the marketer confirms: the same file is imported for real."""
-        if request.method != "POST":
-            return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[pk]))
-        if not (
-            request.user.has_perm("profiles.add_profile")
-            and request.user.has_perm("profiles.change_profile")
-        ):
-            raise PermissionDenied
-        earlier = get_object_or_404(ImportJob.objects.defer("content"), pk=pk)
-        startable = (earlier.dry_run and earlier.status == ImportJob.Status.DONE) or (
-            not earlier.dry_run and earlier.status == ImportJob.Status.FAILED
-        )
-        if not startable:
-            return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[pk]))
-        try:
-            job = import_job_confirm(dry_run=earlier, actor=staff_user(request))
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-            return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[pk]))
-        messages.info(request, gettext("The import has started."))
-        return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
-    ) -> HttpResponse:
-        """Progress while it runs (the page refreshes itself), then the outcome per row."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        job = get_object_or_404(ImportJob.objects.defer("content"), pk=object_id)
-        source = job.source_job_id or job.pk
-        file_kept = ImportJob.objects.filter(pk=source).exclude(content=b"").exists()
-        may_import = request.user.has_perm("profiles.add_profile") and request.user.has_perm(
-            "profiles.change_profile"
-        )
-        stalled = (
-            job.status == ImportJob.Status.RUNNING
-            and job.heartbeat_at is not None
-            and timezone.now() - job.heartbeat_at > STALLED_AFTER
-        )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": str(job),
-            "opts": self.opts,
-            "job": job,
-            "running": job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING),
-            "can_import": may_import and file_kept and job.dry_run and job.status == "done",
-            "can_restart": may_import and file_kept and not job.dry_run and job.status == "failed",
-            "stalled": stalled,
-            "file_gone": not file_kept,
-        }
-        return TemplateResponse(request, "admin/profiles/importjob/detail.html", context)
-
-
-@admin.register(ProfileChange)
-class ProfileChangeAdmin(admin.ModelAdmin):
-    list_display = ("changed_at", "profile", "source", "actor", "what_changed")
-    list_filter = ("source", ("changed_at", admin.DateFieldListFilter))
-    search_fields = ("=profile__user_id",)
-    search_help_text = _("Search by user id.")
-    list_select_related = ("profile", "actor")
-    show_full_result_count = False
-    readonly_fields = (
-        "profile",
-        "changed_at",
-        "source",
-        "actor",
-        "created",
-        "what_changed",
-        "note",
-        "erased",
-    )
-    exclude = ("changes",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.display(description=_("what changed"))
-    def what_changed(self, change: ProfileChange) -> str:
-        return change_summary(change)
-
-
-class SelectionForm(forms.ModelForm):
-    class Meta:
-        model = Selection
-        fields = ("name", "description", "definition")
-
-    def clean_definition(self) -> Any:
-        definition = self.cleaned_data["definition"]
-        try:
-            selection_q(definition, now=timezone.now())
-        except ValidationError as exc:
-            raise ValidationError(exc.messages) from None
-        return definition
-
-
-@admin.register(Selection)
-class SelectionAdmin(admin.ModelAdmin):
-    """Build a selection from conditions; the count and a preview follow while editing."""
-
-    form = SelectionForm
-    list_display = ("name", "description", "updated_at", "created_by")
-    search_fields = ("name", "description")
-    actions = ["export_matching"]
-
-    def save_model(self, request: HttpRequest, obj: Selection, form: Any, change: bool) -> None:
-        if not change:
-            obj.created_by = staff_user(request)
-        super().save_model(request, obj, form, change)
-
-    def render_change_form(
-        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
-    ) -> Any:
-        context["selection_kinds"] = kinds_describe()
-        context["selection_texts"] = {
-            "not": gettext("not"),
-            "all": gettext("all of these"),
-            "any": gettext("any of these"),
-            "match": gettext("match"),
-            "condition": gettext("condition"),
-            "group": gettext("group"),
-            "remove": gettext("remove"),
-            "remove_group": gettext("remove group"),
-            "kind": gettext("kind of condition"),
-            "counting": gettext("counting…"),
-            "failed": gettext("The count could not be made."),
-        }
-        return super().render_change_form(request, context, *args, **kwargs)
-
-    def get_urls(self) -> list[Any]:
-        return [
-            path(
-                "preview/",
-                self.admin_site.admin_view(self.preview_view),
-                name="profiles_selection_preview",
-            ),
-            path(
-                "<int:pk>/export/",
-                self.admin_site.admin_view(self.export_view),
-                name="profiles_selection_export",
-            ),
-            *super().get_urls(),
-        ]
-
-    def preview_view(self, request: HttpRequest) -> HttpResponse:
-        """The live count and the first matching customers of a definition being edited."""
-        if request.method != "POST" or not self.has_view_permission(request):
-            raise PermissionDenied
-        try:
-            definition = json.loads(request.body or b"{}").get("definition")
-            profiles = selection_profiles(definition, now=timezone.now())
-            count = profiles.count()
-        except (ValueError, AttributeError):
-            return JsonResponse({"error": gettext("The conditions could not be read.")})
-        except ValidationError as exc:
-            return JsonResponse({"error": " ".join(exc.messages)})
-        preview = [
-            {
-                "user_id": p.user_id,
-                "email": p.email,
-                "name": p.full_name,
-                "url": reverse("admin:profiles_profile_change", args=[p.pk]),
-            }
-            for p in profiles.order_by("-created_at")[:10]
-        ]
-        count_text = ngettext("%(count)d customer", "%(count)d customers", count) % {"count": count}
-        return JsonResponse({"count": count, "count_text": count_text, "preview": preview})
-
-    def export_view(self, request: HttpRequest, pk: int) -> HttpResponseBase:
-        if not self.has_view_permission(request) or not request.user.has_perm(
-            "profiles.view_profile"
-        ):
-            raise PermissionDenied
-        selection = get_object_or_404(Selection, pk=pk)
-        return _selection_csv(selection)
-
-    @admin.action(description=_("Export the matching customers to CSV"), permissions=["view"])
-    def export_matching(
-        self, request: HttpRequest, queryset: QuerySet[Selection]
-    ) -> HttpResponseBase:
-        return _selection_csv(queryset.first())  # type: ignore[arg-type]
-
-
-def _selection_csv(selection: Selection) -> HttpResponseBase:
-    profiles = selection_profiles(selection.definition, now=timezone.now())
-    response = StreamingHttpResponse(
-        csv_stream(EXPORT_COLUMNS, profile_export_rows(profiles)),
-        content_type="text/csv; charset=utf-8",
-    )
-    slug = "".join(c if c.isalnum() else "-" for c in selection.name.lower())[:50]
-    response["Content-Disposition"] = f'attachment; filename="selection-{slug}.csv"'
-    return response
-
-
-from . import admin_webhooks  # noqa: E402, F401 - registers the webhook admin
