@@ -1,9 +1,5 @@
-"""The customer's own pages: subscribe, confirm, unsubscribe, preferences, privacy.
-
-A GET never changes anything (mail scanners follow links); changes need a POST. Pages
-reached with a token speak the customer's language; public pages follow ?lang= or the
-browser.
-"""
+"""The preference page reached from every mail: details, topics, how often, pause,
+unsubscribe from everything, my data, erase me; and asking for a fresh link."""
 
 import json
 
@@ -11,185 +7,33 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from core.http import client_ip, customer_page, user_agent
+from core.http import client_ip, user_agent
 from core.queue import task_queue
-from core.ratelimit import RateLimited, ip_bucket, rate_limit_hit
+from core.ratelimit import RateLimited, rate_limit_hit
 from profiles.models import ChangeSource, Profile
 from profiles.selectors import profile_export
 from profiles.services import profile_correct, profile_erase
 from profiles.validation import email_normalise
 
-from . import services
-from .forms import FrequencyForm, LinkRequestForm, ProfileDataForm, SubscribeForm
-from .links import LinkError, link_resolve, link_token
-from .models import Category, ConsentState, ContactPreference, Source, Status, Topic
-from .selectors import privacy_statement, suppression_active, topic_is_on
-
-
-def _language(request: HttpRequest, profile: Profile | None = None) -> str:
-    """The customer's language on a token page; else ?lang=, else the browser's."""
-    if profile is not None:
-        language = profile.language
-    elif request.GET.get("lang") in ("nl", "en"):
-        language = request.GET["lang"]
-    else:
-        language = getattr(request, "LANGUAGE_CODE", settings.LANGUAGE_CODE)[:2]
-        language = language if language in ("nl", "en") else settings.LANGUAGE_CODE
-    translation.activate(language)
-    request.LANGUAGE_CODE = language
-    return language
-
-
-_page = customer_page
-
-
-def _public_topics():  # type: ignore[no-untyped-def]
-    return Topic.objects.filter(public=True, category=Category.COMMERCIAL)
-
-
-def _over_ip_limit(request: HttpRequest, what: str) -> bool:
-    limit, window = settings.RATE_LIMIT_FORM_PER_IP
-    return rate_limit_hit(f"{what}:ip:{ip_bucket(client_ip(request))}", limit=limit, window=window)
-
-
-def _too_many(request: HttpRequest) -> HttpResponse:
-    return _page(request, "consent/message.html", {"state": "rate_limited"}, status=429)
-
-
-# --- Subscribe and confirm ----------------------------------------------------------------
-
-
-@require_http_methods(["GET", "POST"])
-def subscribe(request: HttpRequest) -> HttpResponse:
-    _language(request)
-    topics = _public_topics()
-    form = SubscribeForm(request.POST or None, topics=topics)
-    if request.method == "POST" and form.is_valid():
-        if form.cleaned_data["website"]:
-            # A bot filled the hidden field: answer as if it worked, do nothing.
-            return _page(request, "consent/message.html", {"state": "check_mail"})
-        if _over_ip_limit(request, "subscribe"):
-            return _too_many(request)
-        try:
-            outcome = services.subscription_request(
-                topics=list(form.cleaned_data["topics"]),
-                email=form.cleaned_data["email"],
-                first_name=form.cleaned_data["first_name"],
-                language=translation.get_language(),
-                source=Source.FORM,
-                now=timezone.now(),
-                ip=client_ip(request),
-                user_agent=user_agent(request),
-            )
-        except RateLimited:
-            return _too_many(request)
-        except services.UndeliverableAddress:
-            # As if it worked: the form must not tell who is known (or bounced) here.
-            return _page(request, "consent/message.html", {"state": "check_mail"})
-        except ValidationError as exc:
-            for name, errors in exc.message_dict.items():
-                form.add_error(name if name in form.fields else None, errors)
-        else:
-            from .registry import subscribe_questions
-
-            for name, question in subscribe_questions.items():
-                if form.cleaned_data.get(name):
-                    question.save(outcome.profile, form.cleaned_data[name], timezone.now())
-            return _page(request, "consent/message.html", {"state": "check_mail"})
-    return _page(
-        request,
-        "consent/subscribe.html",
-        {"form": form, "topics": topics, "language_switch": True},
-    )
-
-
-@require_http_methods(["GET", "POST"])
-def confirm(request: HttpRequest, token: str) -> HttpResponse:
-    try:
-        opt_in = services.opt_in_lookup(token=token)
-    except services.OptInError:
-        _language(request)
-        return _page(request, "consent/message.html", {"state": "invalid"}, status=404)
-    _language(request, opt_in.profile)
-    translation.activate(opt_in.language)
-    now = timezone.now()
-    context = {
-        "opt_in": opt_in,
-        "items": list(opt_in.items.select_related("topic", "consent_text")),
-    }
-    if request.method == "POST":
-        try:
-            if request.POST.get("action") == "resend":
-                services.opt_in_resend(
-                    token=token, now=now, ip=client_ip(request), user_agent=user_agent(request)
-                )
-                return _page(request, "consent/message.html", {"state": "check_mail"})
-            services.subscription_confirm(
-                token=token, now=now, ip=client_ip(request), user_agent=user_agent(request)
-            )
-        except services.OptInError as exc:
-            return _page(request, "consent/confirm.html", {**context, "state": exc.code})
-        except RateLimited:
-            return _too_many(request)
-        preferences = reverse(
-            "consent:preferences", args=[link_token(opt_in.profile, "preferences")]
-        )
-        return _page(
-            request,
-            "consent/confirm.html",
-            {**context, "state": "confirmed", "preferences": preferences},
-        )
-    state = services.opt_in_state(opt_in, now=now)
-    return _page(request, "consent/confirm.html", {**context, "state": state})
-
-
-# --- One-click unsubscribe (RFC 8058) -----------------------------------------------------
-
-
-@csrf_exempt  # the POST comes from a mail client: no cookies, no form token; the link is the key
-@require_http_methods(["GET", "POST"])
-def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    try:
-        profile, topic = link_resolve(token, "unsubscribe")
-    except LinkError:
-        _language(request)
-        return _page(request, "consent/message.html", {"state": "invalid"}, status=404)
-    _language(request, profile)
-    if topic is None:
-        raise Http404
-    context = {
-        "topic": topic,
-        "preferences": reverse("consent:preferences", args=[link_token(profile, "preferences")]),
-    }
-    if request.method == "POST":
-        services.consent_withdraw(
-            profile=profile,
-            topic=topic,
-            now=timezone.now(),
-            source=Source.ONE_CLICK,
-            ip=client_ip(request),
-            user_agent=user_agent(request),
-        )
-        return _page(request, "consent/unsubscribe.html", {**context, "done": True})
-    return _page(request, "consent/unsubscribe.html", {**context, "done": False})
-
-
-# --- The preference page ------------------------------------------------------------------
+from .. import services
+from ..forms import FrequencyForm, LinkRequestForm, ProfileDataForm
+from ..links import LinkError, link_resolve
+from ..models import Category, ConsentState, ContactPreference, Source, Status, Topic
+from ..selectors import suppression_active, topic_is_on
+from .common import language_activate, over_ip_limit, page, too_many
 
 
 def _preference_profile(request: HttpRequest, token: str) -> Profile:
     try:
         profile, _topic = link_resolve(token, "preferences")
     except LinkError:
-        _language(request)
+        language_activate(request)
         raise Http404 from None
-    _language(request, profile)
+    language_activate(request, profile)
     return profile
 
 
@@ -253,7 +97,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         if not any(form.errors for form in (data_form, frequency_form)):
             # Post/redirect/get: the confirmation message shows on the fresh page.
             return HttpResponseRedirect(request.path + f"#{section}")
-    return _page(
+    return page(
         request,
         "consent/preferences.html",
         {
@@ -367,52 +211,26 @@ def preferences_erase(request: HttpRequest, token: str) -> HttpResponse:
     profile = _preference_profile(request, token)
     if request.method == "POST" and request.POST.get("confirm") == "yes":
         profile_erase(profile=profile, now=timezone.now(), source=ChangeSource.CUSTOMER)
-        return _page(request, "consent/message.html", {"state": "erased"})
-    return _page(request, "consent/erase.html", {"profile": profile, "token": token})
+        return page(request, "consent/message.html", {"state": "erased"})
+    return page(request, "consent/erase.html", {"profile": profile, "token": token})
 
 
 @require_http_methods(["GET", "POST"])
 def preferences_request(request: HttpRequest) -> HttpResponse:
     """Ask for a fresh preferences link by mail. The answer never says whether the
     address is known."""
-    _language(request)
+    language_activate(request)
     form = LinkRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if _over_ip_limit(request, "link"):
-            return _too_many(request)
+        if over_ip_limit(request, "link"):
+            return too_many(request)
         email = email_normalise(form.cleaned_data["email"])
         limit, window = settings.RATE_LIMIT_LINK_REQUEST_PER_ADDRESS
         if not rate_limit_hit(f"link:{email}", limit=limit, window=window):
             profile = Profile.objects.filter(email__lower=email, erased_at=None).first()
             if profile is not None:
                 task_queue("consent.tasks.send_preferences_link", profile.pk)
-        return _page(request, "consent/message.html", {"state": "link_sent"})
-    return _page(
+        return page(request, "consent/message.html", {"state": "link_sent"})
+    return page(
         request, "consent/preferences_request.html", {"form": form, "language_switch": True}
-    )
-
-
-@require_http_methods(["GET"])
-def home(request: HttpRequest) -> HttpResponse:
-    """The site's root: where a customer can subscribe or find their preferences, and
-    where staff log in. Says nothing about any customer."""
-    _language(request)
-    return _page(request, "consent/home.html", {"language_switch": True})
-
-
-@require_http_methods(["GET"])
-def privacy(request: HttpRequest) -> HttpResponse:
-    language = _language(request)
-    statement = privacy_statement()
-    body = ""
-    if statement:
-        body = statement.body_en if language == "en" else statement.body_nl
-    return _page(
-        request,
-        "consent/privacy.html",
-        {
-            "statement": statement,
-            "paragraphs": [p for p in body.split("\n\n") if p.strip()],
-            "language_switch": True,
-        },
     )
