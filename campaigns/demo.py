@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 
+from consent.models import Topic
 from profiles.models import Profile
 
 from .models import (
@@ -119,7 +120,6 @@ SHOP_URL = "{{ shop.shop_url }}"
 
 @transaction.atomic
 def load_demo_campaigns(profiles: list[Profile], rng: random.Random, now: dt.datetime) -> str:
-    from consent.models import Topic
 
     topic = Topic.objects.filter(key="newsletter").first()
     if topic is None:

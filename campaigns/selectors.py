@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from profiles.models import Profile
+from profiles.registry import TimelineItem
 
 from .models import Campaign, CampaignStatus, Delivery, Send
 
@@ -34,8 +35,6 @@ def deliveries_export(profile: Profile) -> list[dict[str, Any]]:
 def deliveries_timeline(profile: Profile, limit: int) -> list[Any]:
     from django.urls import reverse
     from django.utils.translation import gettext
-
-    from profiles.registry import TimelineItem
 
     items = []
     for delivery in (

@@ -31,7 +31,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Concat
 
-from consent.models import Action, ConsentEvent
+from consent.models import Action, ConsentEvent, ContactPreference
+from consent.services import sunset_apply
 from core.clock import customer_zone
 from events.models import Activity, Event
 from profiles.models import Profile
@@ -310,7 +311,6 @@ def _sunset_sends(campaign: Campaign, now: dt.datetime) -> int:
     """Customers who reacted to none of their last commercial mails: no open or click in
     the policy's window, with at least `mails` commercial mails in it, not yet stopped and
     not asked (or answered) within the window."""
-    from consent.models import ContactPreference
 
     policy = SunsetPolicy.current()
     if not policy.active:
@@ -345,8 +345,6 @@ def _sunset_sends(campaign: Campaign, now: dt.datetime) -> int:
 def sunset_expire(*, now: dt.datetime) -> int:
     """After the grace period: customers who were asked and did not react (no open or
     click since, not on the preference page) stop getting commercial mail."""
-    from consent.models import ContactPreference
-    from consent.services import sunset_apply
 
     policy = SunsetPolicy.current()
     if not policy.active:

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from profiles.models import Language
 
 from .models import Frequency, Topic
+from .registry import subscribe_questions
 
 # A browser's date picker reads and writes only YYYY-MM-DD, whatever the language.
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -28,7 +29,6 @@ class SubscribeForm(forms.Form):
         field = self.fields["topics"]
         field.queryset = topics  # type: ignore[attr-defined]
         field.label_from_instance = lambda topic: topic.name  # type: ignore[attr-defined]
-        from .registry import subscribe_questions
 
         for name, question in subscribe_questions.items():
             self.fields[name] = question.field()

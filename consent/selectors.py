@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 
 from core.clock import customer_local
 from profiles.models import Profile
+from profiles.registry import TimelineItem
 
 from .models import (
     Basis,
@@ -195,8 +196,6 @@ def consent_timeline(profile: Profile, limit: int) -> list[Any]:
     """The customer's ledger rows for the admin's activity timeline."""
     from django.urls import reverse
     from django.utils.translation import gettext
-
-    from profiles.registry import TimelineItem
 
     rows = (
         ConsentEvent.objects.filter(profile=profile)

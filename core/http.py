@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from .mail import mail_defaults
+
 
 def client_ip(request: HttpRequest) -> str | None:
     """The visitor's IP address. Behind N trusted proxies (TRUSTED_PROXY_COUNT) it is the
@@ -27,8 +29,6 @@ def customer_page(
     with what every mail's footer shows, and never kept in a shared cache."""
     from django.shortcuts import render
     from django.utils import translation
-
-    from .mail import mail_defaults
 
     language = translation.get_language()
     response = render(request, template, {**mail_defaults(language), **context}, status=status)

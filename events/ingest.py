@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from consent.models import Source
+from consent.models import Category, Source, Topic
 from consent.services import consent_withdraw, soft_opt_in_grant_many
 from profiles.models import Profile
 from profiles.webhooks import endpoints_read_once
@@ -193,7 +193,6 @@ def _insert(rows: list[tuple[Any, ...]]) -> set[str]:
 def _checkout_consent(orders: list[tuple[Profile, Message]], now: dt.datetime) -> None:
     """Orders whose checkout offered an opt-out: the soft opt-in, or the customer's no —
     in the batch's order, the soft opt-ins between two noes granted together."""
-    from consent.models import Category, Topic
 
     grants: list[tuple[Profile, str]] = []
     for profile, message in orders:

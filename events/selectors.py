@@ -3,6 +3,7 @@
 from typing import Any
 
 from profiles.models import Profile
+from profiles.registry import TimelineItem
 
 from .models import Activity, Event
 
@@ -46,8 +47,6 @@ def event_title(event: Event) -> str:
 def events_timeline(profile: Profile, limit: int) -> list[Any]:
     from django.urls import reverse
     from django.utils.translation import gettext
-
-    from profiles.registry import TimelineItem
 
     rows = Event.objects.filter(profile=profile).order_by("-timestamp", "-id")[:limit]
     return [

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .models import Profile
+from .registry import export_sections, profile_fields
 
 EXPORT_COLUMNS = [
     "user_id",
@@ -56,7 +57,6 @@ def profile_export_rows(queryset: QuerySet[Profile]) -> Iterator[list[Any]]:
 
 def profile_as_dict(profile: Profile) -> dict[str, Any]:
     """The profile as the management API shows it, with what other apps add (consents …)."""
-    from .registry import profile_fields
 
     data: dict[str, Any] = {
         "user_id": profile.user_id,
@@ -100,7 +100,6 @@ EXPORT_SECTIONS = ("profile", "history", "consent_ledger", "events", "deliveries
 
 def profile_export(profile: Profile) -> dict[str, Any]:
     """Everything held on the person (GDPR art. 15 and 20), as JSON-able data."""
-    from .registry import export_sections
 
     export: dict[str, Any] = {name: [] for name in EXPORT_SECTIONS}
     export["profile"] = profile_as_dict(profile)

@@ -8,6 +8,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncMonth
 
 from profiles.models import Profile
+from profiles.registry import TimelineItem
 from surveys.nps import NpsFigures
 
 from .models import Answer, Survey, SurveyKind
@@ -151,8 +152,6 @@ def latest_nps(profile: Profile) -> dict[str, Any] | None:
 def answers_timeline(profile: Profile, limit: int) -> list[Any]:
     from django.urls import reverse
     from django.utils.translation import gettext
-
-    from profiles.registry import TimelineItem
 
     return [
         TimelineItem(
