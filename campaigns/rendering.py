@@ -19,6 +19,7 @@ from jinja2 import ChainableUndefined, TemplateError, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from consent.links import MailLinks, mail_footer, one_click_headers
+from core.errors import DomainError
 from events.models import Activity
 from profiles.models import Profile
 
@@ -65,8 +66,13 @@ def _compiled(html: bool, source: str) -> Any:
     return (_html_env if html else _text_env).from_string(source)
 
 
-class RenderError(ValueError):
+class RenderError(DomainError):
     """A template that cannot be rendered; the message names the part and the problem."""
+
+    default_code = "template_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message)
 
 
 @dataclass(frozen=True)

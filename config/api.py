@@ -12,7 +12,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from core.ratelimit import RateLimited
+from core.errors import DomainError
 
 api = NinjaAPI(
     title="Klantbeeld API",
@@ -78,12 +78,13 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error(request, exc.status_code, code, str(exc), errors)
 
 
-@api.exception_handler(RateLimited)
-def _rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
-    response = error(
-        request, 429, "rate_limited", "Too many requests for this address; try again later."
-    )
-    response["Retry-After"] = "3600"
+@api.exception_handler(DomainError)
+def _refused(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    """Every refusal of the domain (core.errors), answered one way: its status, code,
+    message, fields and headers (Retry-After for too many requests)."""
+    response = error(request, exc.status, exc.code, exc.detail(), exc.errors() or None)
+    for name, value in exc.headers().items():
+        response[name] = value
     return response
 
 

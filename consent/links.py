@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 
+from core.errors import DomainError
 from core.mail import mail_defaults
 from core.tokens import token_from_nonce
 from core.urls import absolute_url
@@ -36,8 +37,15 @@ def opt_in_token(request: OptInRequest) -> str:
     return token_from_nonce(request.nonce, OPT_IN_TOKEN_PURPOSE)
 
 
-class LinkError(Exception):
+class LinkError(DomainError):
     """The token is forged, of another scope, expired, or its customer no longer exists."""
+
+    status = 404
+    default_code = "invalid"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(message="This link does not work (any more).")
+        self.scope = scope
 
 
 def _payload(profile: Profile, topic: Topic | None) -> list[Any]:

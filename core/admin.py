@@ -8,11 +8,18 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .apikeys import api_key_create
+from .errors import DomainError
 from .models import ApiKey
 
 admin.site.site_header = _("Klantbeeld")
 admin.site.site_title = _("Klantbeeld")
 admin.site.index_title = _("Customers, consent and campaigns")
+
+
+def refusal_message(request: HttpRequest, exc: DomainError) -> None:
+    """A refusal of the domain (core.errors) as the admin shows it: an error message at
+    the top of the next page, in the marketer's words."""
+    messages.error(request, exc.message)
 
 
 @admin.register(ApiKey)

@@ -1,6 +1,9 @@
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from typing import Any
 
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from .errors import DomainError
 from .mail import mail_defaults
 
 
@@ -35,4 +38,13 @@ def customer_page(
     response["Content-Language"] = language
     # Pages reached with a customer's token show their data: never in a shared cache.
     response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def refusal_json(exc: DomainError, *, extra: dict[str, Any] | None = None) -> JsonResponse:
+    """A domain refusal as the API's JSON ({"error", "detail", "errors"}), with its status
+    and headers; `extra` adds keys (the event API adds Segment's own)."""
+    response = JsonResponse({**(extra or {}), **exc.body()}, status=exc.status)
+    for name, value in exc.headers().items():
+        response[name] = value
     return response

@@ -13,6 +13,8 @@ import time
 from django.core.cache import cache
 from django.utils.crypto import salted_hmac
 
+from .errors import DomainError
+
 # An IPv6 subscriber gets a whole /64 and picks addresses in it at will.
 IPV6_PREFIX = 64
 
@@ -45,5 +47,16 @@ def rate_limit_hit(key: str, *, limit: int, window: int) -> bool:
     return count > limit
 
 
-class RateLimited(Exception):
-    """Too many attempts; the caller says "try again later" (HTTP 429 in the API)."""
+class RateLimited(DomainError):
+    """Too many attempts; the caller says "try again later" (HTTP 429)."""
+
+    status = 429
+    default_code = "rate_limited"
+
+    def __init__(self, what: str = "", *, retry_after: int = 3600) -> None:
+        super().__init__(message="Too many requests for this address; try again later.")
+        self.what = what  # which limit (for the log, never an address)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -12,27 +12,41 @@ from typing import Any
 
 import orjson
 
+from core.errors import DomainError
+
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
 
-class BadMessage(ValueError):
+class BadMessage(DomainError):
     """Input we refuse, with the place it is in: 400 (or 413 when `too_large`)."""
 
     def __init__(
         self, message: str, *, field: str, index: int | None = None, too_large: bool = False
     ):
-        super().__init__(message)
-        self.field = field
+        super().__init__(
+            "too_large" if too_large else "invalid",
+            message,
+            field=field,
+            status=413 if too_large else 400,
+        )
         self.index = index
         self.too_large = too_large
 
+    def detail(self) -> str:
+        """Where in the batch, and what: "properties (message 3): must be an object"."""
+        where = f" (message {self.index})" if self.index is not None else ""
+        return f"{self.field or 'message'}{where}: {self.message}"
+
     def as_dict(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"field": self.field, "message": str(self)}
+        error: dict[str, Any] = {"field": self.field, "message": self.message}
         if self.index is not None:
             error["index"] = self.index
         return error
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [self.as_dict()]
 
 
 @dataclass

@@ -15,6 +15,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from core.apikeys import api_key_check
+from core.errors import DomainError
+from core.http import refusal_json
 from core.models import ApiKey
 
 from .ingest import events_ingest
@@ -28,15 +30,21 @@ from .segment import (
 )
 
 
-def _refusal(
-    status: int, code: str, message: str, errors: list[dict[str, Any]] | None = None
-) -> JsonResponse:
-    # `code` and `message` as Segment answers (its libraries read them); `error` and
-    # `errors` as the rest of Klantbeeld's API.
-    body: dict[str, Any] = {"success": False, "code": code, "message": message, "error": code}
-    if errors is not None:
-        body["errors"] = errors
-    return JsonResponse(body, status=status)
+def _refusal(exc: DomainError) -> JsonResponse:
+    """`code` and `message` as Segment answers (its libraries read them); `error`,
+    `detail` and `errors` as the rest of Klantbeeld's API (core.http.refusal_json)."""
+    return refusal_json(exc, extra={"success": False, "code": exc.code, "message": exc.detail()})
+
+
+class _Unauthorized(DomainError):
+    status = 401
+    default_code = "unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__(message="A valid write key is required.")
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="klantbeeld"'}
 
 
 def _body(request: HttpRequest, limit: int) -> bytes:
@@ -79,29 +87,14 @@ def track_api(request: HttpRequest, kind: str) -> JsonResponse:
     limit = MAX_BATCH_BYTES if kind == "batch" else MAX_EVENT_BYTES
     try:
         raw = _body(request, limit)
-    except BadMessage as exc:
-        status = 413 if exc.too_large else 400
-        return _refusal(
-            status, "too_large" if exc.too_large else "invalid", str(exc), [exc.as_dict()]
-        )
-    try:
-        body = loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return _refusal(
-            400, "invalid", "The body is not JSON.", [{"field": "body", "message": "not JSON"}]
-        )
-    if not isinstance(body, dict):
-        return _refusal(
-            400,
-            "invalid",
-            "The body must be a JSON object.",
-            [{"field": "body", "message": "not an object"}],
-        )
-    if _write_key(request, body) is None:
-        response = _refusal(401, "unauthorized", "A valid write key is required.")
-        response["WWW-Authenticate"] = 'Basic realm="klantbeeld"'
-        return response
-    try:
+        try:
+            body = loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise BadMessage("not JSON", field="body") from None
+        if not isinstance(body, dict):
+            raise BadMessage("not an object", field="body")
+        if _write_key(request, body) is None:
+            raise _Unauthorized
         if kind == "batch":
             batch = body.get("batch")
             if not isinstance(batch, list):
@@ -123,13 +116,6 @@ def track_api(request: HttpRequest, kind: str) -> JsonResponse:
                 message_parse(body, index=None, received_at=received_at, expected_type=kind)
             ]
         events_ingest(messages=messages, received_at=received_at)
-    except BadMessage as exc:
-        status = 413 if exc.too_large else 400
-        where = f" (message {exc.index})" if exc.index is not None else ""
-        return _refusal(
-            status,
-            "too_large" if exc.too_large else "invalid",
-            f"{exc.field or 'message'}{where}: {exc}",
-            [exc.as_dict()],
-        )
+    except DomainError as exc:
+        return _refusal(exc)
     return JsonResponse({"success": True})

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from core.errors import DomainError
 from core.queue import task_queue
 from core.ratelimit import RateLimited, rate_limit_hit
 from core.tokens import token_from_nonce, token_hash, token_nonce
@@ -201,12 +202,11 @@ def subscription_request(
     return outcome
 
 
-class OptInError(Exception):
+class OptInError(DomainError):
     """Why a confirmation link cannot be used: invalid, already_confirmed or expired."""
 
     def __init__(self, code: str, request: OptInRequest | None = None) -> None:
-        super().__init__(code)
-        self.code = code
+        super().__init__(code, status=404 if code == "invalid" else 400)
         self.request = request
 
 

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
+from core.errors import DomainError
 from core.http import client_ip, customer_page
 from core.ratelimit import ip_bucket, rate_limit_hit
 from profiles.models import Profile
@@ -37,5 +38,10 @@ def over_ip_limit(request: HttpRequest, what: str) -> bool:
     return rate_limit_hit(f"{what}:ip:{ip_bucket(client_ip(request))}", limit=limit, window=window)
 
 
-def too_many(request: HttpRequest) -> HttpResponse:
-    return page(request, "consent/message.html", {"state": "rate_limited"}, status=429)
+def refused(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    """A refusal of the domain (core.errors) as the customer sees it: the message page in
+    their language, its state the refusal's code (rate_limited, invalid …), its status."""
+    response = page(request, "consent/message.html", {"state": exc.code}, status=exc.status)
+    for name, value in exc.headers().items():
+        response[name] = value
+    return response

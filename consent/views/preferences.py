@@ -24,7 +24,7 @@ from ..forms import FrequencyForm, LinkRequestForm, ProfileDataForm
 from ..links import LinkError, link_resolve
 from ..models import Category, ConsentState, ContactPreference, Source, Status, Topic
 from ..selectors import suppression_active, topic_is_on
-from .common import language_activate, over_ip_limit, page, too_many
+from .common import language_activate, over_ip_limit, page, refused
 
 
 def _preference_profile(request: HttpRequest, token: str) -> Profile:
@@ -223,7 +223,7 @@ def preferences_request(request: HttpRequest) -> HttpResponse:
     form = LinkRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if over_ip_limit(request, "link"):
-            return too_many(request)
+            return refused(request, RateLimited("link"))
         email = email_normalise(form.cleaned_data["email"])
         limit, window = settings.RATE_LIMIT_LINK_REQUEST_PER_ADDRESS
         if not rate_limit_hit(f"link:{email}", limit=limit, window=window):

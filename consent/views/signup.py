@@ -16,7 +16,7 @@ from ..forms import SubscribeForm
 from ..links import LinkError, link_resolve, link_token
 from ..models import Source
 from ..registry import subscribe_questions
-from .common import language_activate, over_ip_limit, page, public_topics, too_many
+from .common import language_activate, over_ip_limit, page, public_topics, refused
 
 
 @require_http_methods(["GET", "POST"])
@@ -29,7 +29,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
             # A bot filled the hidden field: answer as if it worked, do nothing.
             return page(request, "consent/message.html", {"state": "check_mail"})
         if over_ip_limit(request, "subscribe"):
-            return too_many(request)
+            return refused(request, RateLimited("form"))
         try:
             outcome = services.subscription_request(
                 topics=list(form.cleaned_data["topics"]),
@@ -41,8 +41,8 @@ def subscribe(request: HttpRequest) -> HttpResponse:
                 ip=client_ip(request),
                 user_agent=user_agent(request),
             )
-        except RateLimited:
-            return too_many(request)
+        except RateLimited as exc:
+            return refused(request, exc)
         except services.UndeliverableAddress:
             # As if it worked: the form must not tell who is known (or bounced) here.
             return page(request, "consent/message.html", {"state": "check_mail"})
@@ -87,8 +87,8 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
             )
         except services.OptInError as exc:
             return page(request, "consent/confirm.html", {**context, "state": exc.code})
-        except RateLimited:
-            return too_many(request)
+        except RateLimited as exc:
+            return refused(request, exc)
         preferences = reverse(
             "consent:preferences", args=[link_token(opt_in.profile, "preferences")]
         )
@@ -106,9 +106,9 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     try:
         profile, topic = link_resolve(token, "unsubscribe")
-    except LinkError:
+    except LinkError as exc:
         language_activate(request)
-        return page(request, "consent/message.html", {"state": "invalid"}, status=404)
+        return refused(request, exc)
     language_activate(request, profile)
     if topic is None:
         raise Http404

@@ -19,6 +19,9 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import refusal_message
+from core.errors import DomainError
+
 from ..importing import STALLED_AFTER, import_job_confirm
 from ..models import ImportJob
 from .common import staff_user
@@ -98,8 +101,8 @@ class ImportJobAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[pk]))
         try:
             job = import_job_confirm(dry_run=earlier, actor=staff_user(request))
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+        except DomainError as exc:
+            refusal_message(request, exc)
             return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[pk]))
         messages.info(request, gettext("The import has started."))
         return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))

@@ -10,6 +10,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from core.errors import DomainError
+
 from ..validation import WRITABLE_FIELDS
 
 # Column names a Dutch or English spreadsheet is likely to use, mapped to our fields.
@@ -50,8 +52,13 @@ READ_ONLY_COLUMNS = {
 _FORMULA_ESCAPED = re.compile(r"^'[=+\-@\t\r]")
 
 
-class ImportFileError(ValueError):
+class ImportFileError(DomainError):
     """The file as a whole cannot be read (not CSV/XLSX, no user_id column, …)."""
+
+    default_code = "unreadable_file"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message)
 
 
 def header_normalise(name: str) -> str:

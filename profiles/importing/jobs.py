@@ -7,7 +7,6 @@ import logging
 import re
 
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -217,7 +216,7 @@ def import_job_confirm(*, dry_run: ImportJob, actor: User | None) -> ImportJob:
         not source.dry_run
         or not ImportJob.objects.filter(pk=source.pk).exclude(content=b"").exists()
     ):
-        raise ValidationError(_("The file of this dry run is no longer kept; upload it again."))
+        raise ImportFileError(_("The file of this dry run is no longer kept; upload it again."))
     job = ImportJob.objects.create(
         filename=source.filename, content=b"", source_job=source, dry_run=False, created_by=actor
     )

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from core.errors import DomainError
 from core.queue import task_queue
 from core.tokens import token_from_nonce, token_hash, token_nonce
 
@@ -78,12 +79,11 @@ def profile_correct(
     return changes, True
 
 
-class EmailChangeError(Exception):
+class EmailChangeError(DomainError):
     """Why a confirmation link cannot be used; `code` picks the page the customer sees."""
 
     def __init__(self, code: str, request: EmailChangeRequest | None = None) -> None:
-        super().__init__(code)
-        self.code = code
+        super().__init__(code, status=404 if code == "invalid" else 400)
         self.request = request
 
 
