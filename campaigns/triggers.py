@@ -366,9 +366,11 @@ def sunset_expire(*, now: dt.datetime) -> int:
         profile=OuterRef("profile_id"), sunset_at__isnull=False
     )
     silent = asked.filter(~Exists(reacted), ~Exists(answered), ~Exists(stopped))
-    return sunset_apply(
-        profile_ids=list(silent.values_list("profile_id", flat=True).distinct()), now=now
-    )
+    asked_at: dict[int, dt.datetime] = {}
+    for profile_id, finished_at in silent.values_list("profile_id", "finished_at"):
+        if finished_at is not None:  # a sent send always has its moment
+            asked_at[profile_id] = max(finished_at, asked_at.get(profile_id, finished_at))
+    return sunset_apply(asked=asked_at, now=now)
 
 
 FINDERS = {

@@ -2,7 +2,7 @@
 opt-in after an order, and the topics' versioned texts."""
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -25,7 +25,7 @@ from ..models import (
     Topic,
 )
 from ..selectors import state_get, suppressed_profile_ids, topic_is_on
-from .ledger import ledger_append, ledger_append_many, profile_lock
+from .ledger import ledger_append, ledger_append_many, profile_lock, profiles_lock
 from .opt_in import SubscriptionOutcome, opt_ins_close, subscription_request
 from .suppression import suppression_add
 
@@ -247,13 +247,21 @@ def preferences_update(
     return preference
 
 
-def sunset_apply(*, profile_ids: list[int], now: dt.datetime) -> int:
+@transaction.atomic
+def sunset_apply(*, asked: Mapping[int, dt.datetime], now: dt.datetime) -> int:
     """Stop commercial mail to customers who no longer react (the sunset rule), recorded in
-    their change history; reversible by the customer (`sunset_lift`). Returns how many."""
+    their change history; reversible by the customer (`sunset_lift`). `asked`: per
+    customer, when they were asked. Returns how many were stopped.
+
+    All or nothing, under the customers' locks (as `sunset_lift` takes them): a customer
+    who answered since they were asked — also while this rule was picking them — keeps
+    their mail, and no one is stopped without the history row that says why."""
+    profiles_lock(asked)
     applied = []
-    for profile_id in profile_ids:
+    for profile_id, asked_at in sorted(asked.items()):
         preference, _created = ContactPreference.objects.get_or_create(profile_id=profile_id)
-        if preference.sunset_at:
+        lifted = preference.sunset_lifted_at
+        if preference.sunset_at or (lifted is not None and lifted >= asked_at):
             continue
         preference.sunset_at = now
         preference.save(update_fields=["sunset_at", "updated_at"])
@@ -275,6 +283,7 @@ def sunset_apply(*, profile_ids: list[int], now: dt.datetime) -> int:
 def sunset_lift(*, profile: Profile, now: dt.datetime) -> bool:
     """The customer wants our mail after all: commercial mail resumes (where they gave
     permission). Returns whether anything changed (an answer to the question counts too)."""
+    profile_lock(profile)  # one at a time with the sunset rule (sunset_apply)
     preference, _created = ContactPreference.objects.get_or_create(profile=profile)
     was_stopped = preference.sunset_at is not None
     preference.sunset_at = None
