@@ -3,12 +3,14 @@ goes through here and into the history."""
 
 import datetime as dt
 import decimal
+import functools
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_countries.fields import Country
@@ -64,13 +66,41 @@ def _save(profile: Profile, *, update_fields: list[str] | None = None) -> None:
         with transaction.atomic():
             profile.save(update_fields=update_fields)
     except IntegrityError as exc:
-        if "profile_email_unique_ci" in str(exc):
+        field = _refused_field(exc)
+        if field == "email":
             raise email_taken_error() from exc
-        if "user_id" in str(exc):
+        if field == "user_id":
             raise ValidationError(
                 {"user_id": _("A customer with this user id already exists.")}, code="unique"
             ) from exc
         raise
+
+
+@functools.cache
+def _unique_fields() -> dict[str, str]:
+    """The profile table's unique constraints (by the name the database gives them) and
+    the field each is about."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Profile._meta.db_table)
+    fields = {
+        name: columns[0]
+        for name, spec in constraints.items()
+        if spec["unique"] and len(columns := spec["columns"] or []) == 1 and columns[0]
+    }
+    return {**fields, "profile_email_unique_ci": "email"}  # on LOWER(email): no column
+
+
+def _refused_field(exc: IntegrityError) -> str | None:
+    """The field whose unique constraint refused a save: from the name of the constraint
+    the database reports (PostgreSQL's diagnostics; SQLite names the index or the
+    column), never from words in the values the message quotes."""
+    name = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+    if name is None:
+        sqlite = re.search(r"UNIQUE constraint failed: (?:index '([^']+)'|\w+\.(\w+))", str(exc))
+        name = sqlite and (sqlite[1] or sqlite[2])
+    if not name:
+        return None
+    return _unique_fields().get(name, name if name in ("email", "user_id") else None)
 
 
 @transaction.atomic
@@ -237,8 +267,12 @@ def profile_rekey(*, profile: Profile, user_id: str, source: str, now: dt.dateti
     if Profile.objects.filter(user_id=user_id).exists():
         raise ValidationError({"user_id": _("A customer with this user id already exists.")})
     changes = {"user_id": [profile.user_id, user_id]}
-    profile.user_id = user_id
-    profile.save(update_fields=["user_id", "updated_at"])
+    previous, profile.user_id = profile.user_id, user_id
+    try:  # the unique index has the last word: a user id taken meanwhile is refused too
+        _save(profile, update_fields=["user_id", "updated_at"])
+    except ValidationError:
+        profile.user_id = previous
+        raise
     ProfileChange.objects.create(profile=profile, changed_at=now, source=source, changes=changes)
     profile_changes_emit([(profile, False, changes)], source=source, now=now)
     return profile

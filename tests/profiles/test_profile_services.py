@@ -273,3 +273,22 @@ def test_today_is_the_shops_today_not_utcs():
         now=late,
     )
     assert str(profile.birth_date) == "2026-11-24"
+
+
+def test_a_user_id_taken_meanwhile_refuses_the_rekey_as_a_field_error(monkeypatch):
+    """Someone who subscribed on the site gets the shop's user id; another customer takes
+    that user id between the check and the write (the unique index has the last word):
+    the shop's call is refused naming user_id, not answered with a database error."""
+    from django.db.models import QuerySet
+
+    from profiles.services import OWN_KEY_PREFIX, profile_rekey
+
+    waiting = ProfileFactory(user_id=f"{OWN_KEY_PREFIX}1", email="los@example.com")
+    ProfileFactory(user_id="shop-7", email="other@example.com")
+    monkeypatch.setattr(QuerySet, "exists", lambda self: False)  # the check saw it free
+    with pytest.raises(ValidationError) as refused:
+        profile_rekey(profile=waiting, user_id="shop-7", source=ChangeSource.API, now=NOW)
+    assert set(refused.value.message_dict) == {"user_id"}
+    waiting.refresh_from_db()
+    assert waiting.user_id == f"{OWN_KEY_PREFIX}1"
+
