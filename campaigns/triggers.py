@@ -229,10 +229,17 @@ def _inactivity_sends(campaign: Campaign, now: dt.datetime) -> int:
     )
 
 
+# A milestone campaign whose number was left empty: the 10th order.
+DEFAULT_MILESTONE = 10
+
+
 def _milestone_sends(campaign: Campaign, now: dt.datetime) -> int:
     start, end = _window(campaign, now)
+    # The same number for the filter and the occurrence key: filling in the default later
+    # is the same milestone, and must not send it again.
+    number = campaign.trigger_number or DEFAULT_MILESTONE
     reached = Profile.objects.filter(
-        order_count=campaign.trigger_number or 10,
+        order_count=number,
         last_order_at__gte=start,
         last_order_at__lte=end,
         erased_at=None,
@@ -241,7 +248,7 @@ def _milestone_sends(campaign: Campaign, now: dt.datetime) -> int:
         campaign,
         reached,
         profile=F("pk"),
-        occurrence=Value(f"milestone:{campaign.trigger_number}"),
+        occurrence=Value(f"milestone:{number}"),
         trigger=F("last_order_at"),
         now=now,
     )

@@ -88,6 +88,26 @@ def test_a_milestone_the_third_order(anna):
     assert [m.subject for m in mail.outbox] == ["third voor Anna"]
 
 
+def test_a_milestone_without_a_number_is_the_tenth_order_and_filling_it_in_sends_no_second_mail(
+    anna,
+):
+    """A milestone whose number was left empty means the 10th order. When the marketer
+    then fills in 10 (the same milestone), a customer who already got that mail does not
+    get it again: the occurrence is keyed on the milestone it really is."""
+    only_campaigns()
+    confirm(anna, when=at(days=-5))
+    tenth = campaign("tenth", trigger="milestone", trigger_number=None)
+    for n in range(10):
+        track(anna, "Order Completed", at(hours=n), order_id=str(n), total=10)
+    tick(at(hours=10))
+    assert [m.subject for m in mail.outbox] == ["tenth voor Anna"]
+    tenth.trigger_number = 10
+    tenth.save(update_fields=["trigger_number"])
+    tick(at(hours=11))
+    assert len(mail.outbox) == 1
+    assert Send.objects.filter(campaign=tenth).count() == 1
+
+
 def test_the_first_time_only_and_at_most_once_per_90_days(anna):
     only_campaigns()
     confirm(anna, when=at(days=-5))
