@@ -9,7 +9,8 @@ import datetime as dt
 from typing import Any
 
 from .sending import sends_recover, sends_send_due
-from .triggers import sends_schedule, sunset_expire
+from .sunset import sunset_expire
+from .triggers import sends_schedule
 
 
 def campaigns_tick(now: dt.datetime) -> dict[str, Any]:

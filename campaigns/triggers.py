@@ -32,7 +32,6 @@ from django.db.models import (
 from django.db.models.functions import Cast, Concat
 
 from consent.models import Action, ConsentEvent, ContactPreference
-from consent.services import sunset_apply
 from core.clock import customer_zone
 from events.models import Activity, Event
 from profiles.models import Profile
@@ -347,37 +346,6 @@ def _sunset_sends(campaign: Campaign, now: dt.datetime) -> int:
         trigger=Value(now, output_field=DateTimeField()),
         now=now,
     )
-
-
-def sunset_expire(*, now: dt.datetime) -> int:
-    """After the grace period: customers who were asked and did not react (no open or
-    click since, not on the preference page) stop getting commercial mail."""
-
-    policy = SunsetPolicy.current()
-    if not policy.active:
-        return 0
-    deadline = now - dt.timedelta(days=policy.grace_days)
-    asked = Send.objects.filter(
-        campaign__trigger=TriggerKind.SUNSET,
-        status=SendStatus.SENT,
-        finished_at__lte=deadline,
-        finished_at__gte=deadline - dt.timedelta(days=policy.days),
-    )
-    reacted = Delivery.objects.filter(profile=OuterRef("profile_id")).filter(
-        Q(opened_at__gte=OuterRef("finished_at")) | Q(clicked_at__gte=OuterRef("finished_at"))
-    )
-    answered = ContactPreference.objects.filter(
-        profile=OuterRef("profile_id"), sunset_lifted_at__gte=OuterRef("finished_at")
-    )
-    stopped = ContactPreference.objects.filter(
-        profile=OuterRef("profile_id"), sunset_at__isnull=False
-    )
-    silent = asked.filter(~Exists(reacted), ~Exists(answered), ~Exists(stopped))
-    asked_at: dict[int, dt.datetime] = {}
-    for profile_id, finished_at in silent.values_list("profile_id", "finished_at"):
-        if finished_at is not None:  # a sent send always has its moment
-            asked_at[profile_id] = max(finished_at, asked_at.get(profile_id, finished_at))
-    return sunset_apply(asked=asked_at, now=now)
 
 
 FINDERS = {

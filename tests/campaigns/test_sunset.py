@@ -93,17 +93,17 @@ def test_the_customer_keeps_or_restarts_their_mail_from_the_preference_page(quie
 def test_a_customer_who_answers_while_the_rule_runs_keeps_their_mail(quiet_reader, monkeypatch):
     """The rule picks the silent customers, and the customer presses "yes, keep sending"
     before it writes: their answer stands (the rule re-reads under the customer's lock)."""
-    from campaigns import triggers
+    from campaigns import sunset
     from consent.services import sunset_lift
 
     tick(at())
-    apply = triggers.sunset_apply
+    apply = sunset.sunset_apply
 
     def answered_meanwhile(**kwargs):
         sunset_lift(profile=quiet_reader, now=at(days=15))
         return apply(**kwargs)
 
-    monkeypatch.setattr(triggers, "sunset_apply", answered_meanwhile)
+    monkeypatch.setattr(sunset, "sunset_apply", answered_meanwhile)
     tick(at(days=15))
     assert commercial_allowed(quiet_reader, at(days=15)).allowed
     assert not quiet_reader.changes.filter(note="sunset rule").exists()

@@ -291,4 +291,3 @@ def test_a_user_id_taken_meanwhile_refuses_the_rekey_as_a_field_error(monkeypatc
     assert set(refused.value.message_dict) == {"user_id"}
     waiting.refresh_from_db()
     assert waiting.user_id == f"{OWN_KEY_PREFIX}1"
-
