@@ -286,71 +286,97 @@ def profile_data_clean(
     `country_default` is the profile's current country, used to check a postal code
     given without a country. Unknown field names are refused, not ignored.
     """
-    errors: dict[str, list[ValidationError]] = {}
-    clean: dict[str, Any] = {}
-
-    def run(field: str, func: Any, *args: Any, **kwargs: Any) -> None:
-        try:
-            clean[field] = func(*args, **kwargs)
-        except ValidationError as exc:
-            errors.setdefault(field, []).extend(exc.error_list)
-
-    for field in data:
-        if field not in WRITABLE_FIELDS:
-            errors.setdefault(field, []).append(
-                ValidationError(_("Unknown or read-only field."), code="unknown")
-            )
-        elif _has_control(data[field]):
-            errors.setdefault(field, []).append(
-                ValidationError(_("Contains invisible control characters."), code="control")
-            )
-    data = {k: v for k, v in data.items() if k not in errors}
-
+    cleaning = _Cleaning()
+    data = cleaning.known(data)
     if "email" in data or require_email:
-        run("email", email_normalise, data.get("email"))
+        cleaning.run("email", email_normalise, data.get("email"))
     for field in MAX_LENGTHS:
         if field in data:
-            run(field, _text, data[field], name=field)
+            cleaning.run(field, _text, data[field], name=field)
     if "birth_date" in data:
-        run("birth_date", birth_date_parse, data["birth_date"], today=today)
+        cleaning.run("birth_date", birth_date_parse, data["birth_date"], today=today)
     if "phone" in data:
-        run("phone", phone_normalise, data["phone"])
+        cleaning.run("phone", phone_normalise, data["phone"])
     if "country" in data:
-        run("country", country_normalise, data["country"])
-    if "postal_code" in data:
-        country = clean.get("country", country_default) if "country" not in errors else ""
-        run("postal_code", postal_code_normalise, data["postal_code"], country=country)
-    elif "country" in clean and postal_code_current:
-        # A new country must fit the postal code that stays.
-        try:
-            postal_code_normalise(postal_code_current, country=clean["country"])
-        except ValidationError:
-            errors.setdefault("postal_code", []).append(
-                ValidationError(
-                    _(
-                        "The postal code “%(value)s” does not fit the new country; give one that does."
-                    ),
-                    code="mismatch",
-                    params={"value": postal_code_current},
-                )
-            )
+        cleaning.run("country", country_normalise, data["country"])
+    cleaning.postal_code(data, country_default=country_default, current=postal_code_current)
     if "language" in data:
-        run("language", language_normalise, data["language"])
+        cleaning.run("language", language_normalise, data["language"])
     if "timezone" in data:
-        run("timezone", timezone_validate, data["timezone"])
+        cleaning.run("timezone", timezone_validate, data["timezone"])
     if "lifecycle_stage" in data:
-        run("lifecycle_stage", _choice, data["lifecycle_stage"], LifecycleStage)
+        cleaning.run("lifecycle_stage", _choice, data["lifecycle_stage"], LifecycleStage)
     if "custom_attributes" in data:
-        value = data["custom_attributes"]
+        cleaning.custom_attributes(data["custom_attributes"])
+    return cleaning.result()
+
+
+class _Cleaning:
+    """The clean values so far and the errors per field, for one ValidationError at the end."""
+
+    def __init__(self) -> None:
+        self.clean: dict[str, Any] = {}
+        self.errors: dict[str, list[ValidationError]] = {}
+
+    def refuse(self, field: str, error: ValidationError) -> None:
+        self.errors.setdefault(field, []).extend(error.error_list)
+
+    def run(self, field: str, func: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            self.clean[field] = func(*args, **kwargs)
+        except ValidationError as exc:
+            self.refuse(field, exc)
+
+    def known(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields that may be written and hold no control characters; the others are
+        refused."""
+        for field in data:
+            if field not in WRITABLE_FIELDS:
+                self.refuse(
+                    field, ValidationError(_("Unknown or read-only field."), code="unknown")
+                )
+            elif _has_control(data[field]):
+                self.refuse(
+                    field,
+                    ValidationError(_("Contains invisible control characters."), code="control"),
+                )
+        return {k: v for k, v in data.items() if k not in self.errors}
+
+    def postal_code(self, data: Mapping[str, Any], *, country_default: str, current: str) -> None:
+        """A postal code fits its country: the new one, else the current one."""
+        if "postal_code" in data:
+            country = (
+                self.clean.get("country", country_default) if "country" not in self.errors else ""
+            )
+            self.run("postal_code", postal_code_normalise, data["postal_code"], country=country)
+        elif "country" in self.clean and current:
+            # A new country must fit the postal code that stays.
+            try:
+                postal_code_normalise(current, country=self.clean["country"])
+            except ValidationError:
+                self.refuse(
+                    "postal_code",
+                    ValidationError(
+                        _(
+                            "The postal code “%(value)s” does not fit the new country; give one that does."
+                        ),
+                        code="mismatch",
+                        params={"value": current},
+                    ),
+                )
+
+    def custom_attributes(self, value: Any) -> None:
         if value is None:
-            clean["custom_attributes"] = {}
+            self.clean["custom_attributes"] = {}
         elif isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
-            clean["custom_attributes"] = dict(value)
+            self.clean["custom_attributes"] = dict(value)
         else:
-            errors.setdefault("custom_attributes", []).append(
-                ValidationError(_("Custom attributes must be an object of names to values."))
+            self.refuse(
+                "custom_attributes",
+                ValidationError(_("Custom attributes must be an object of names to values.")),
             )
 
-    if errors:
-        raise ValidationError(errors)
-    return clean
+    def result(self) -> dict[str, Any]:
+        if self.errors:
+            raise ValidationError(self.errors)
+        return self.clean
