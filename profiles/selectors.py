@@ -9,28 +9,17 @@ from django.utils import timezone
 
 from .models import Profile
 from .registry import export_sections, profile_fields
+from .validation import WRITABLE_FIELDS
 
+# What events keep on a profile: read-only everywhere else.
+VALUE_FIGURES = ("order_count", "total_spent", "first_order_at", "last_order_at", "last_seen_at")
+# The customer list's CSV export, and so the columns an import takes back: the shop's key,
+# every writable field, the value figures, when the customer was added, and last the free
+# custom attributes.
 EXPORT_COLUMNS = [
     "user_id",
-    "email",
-    "first_name",
-    "last_name",
-    "birth_date",
-    "phone",
-    "street",
-    "house_number",
-    "postal_code",
-    "city",
-    "country",
-    "language",
-    "timezone",
-    "lifecycle_stage",
-    "acquisition_source",
-    "order_count",
-    "total_spent",
-    "first_order_at",
-    "last_order_at",
-    "last_seen_at",
+    *(field for field in WRITABLE_FIELDS if field != "custom_attributes"),
+    *VALUE_FIGURES,
     "created_at",
     "custom_attributes",
 ]

@@ -31,7 +31,7 @@ from core.spreadsheet import csv_stream
 from .. import registry, services
 from ..importing import import_job_create
 from ..models import ChangeSource, ImportJob, Profile
-from ..selectors import EXPORT_COLUMNS, profile_export_rows
+from ..selectors import EXPORT_COLUMNS, VALUE_FIGURES, profile_export_rows
 from ..validation import WRITABLE_FIELDS, postal_code_normalise, profile_data_clean
 from .common import staff_user
 from .filters import CountryFilter, HasOrdersFilter
@@ -41,8 +41,6 @@ from .imports import ImportForm
 HISTORY_SHOWN = 50
 
 TIMELINE_SHOWN = 50
-
-VALUE_FIGURES = ("order_count", "total_spent", "first_order_at", "last_order_at", "last_seen_at")
 
 
 def _timezone_choices() -> list[tuple[str, str]]:
