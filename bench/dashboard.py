@@ -1,7 +1,7 @@
 """Benchmark: the admin's front-page dashboard on 1,000,000 profiles and 10,000,000 events.
 
 Builds, in a freshly created database of its own, the scheduler benchmark's shop
-(`bench.scheduler.data_generate`: profiles, events, the consent ledger and states, twelve
+(`bench.shop.data_generate`: profiles, events, the consent ledger and states, twelve
 past newsletters as sends and deliveries with opens and clicks) and adds what only the
 dashboard reads: NPS invitations and answers over two years, "how did you hear of us"
 answers with the profiles' acquisition source, and a few live marketer campaigns.
@@ -21,11 +21,9 @@ never because of speed.
     python -m bench dashboard [--profiles N] [--events N] [--deliveries N] [--keep-db]
 """
 
-import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -33,17 +31,36 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from bench.import_profiles import database_recreate, database_url, django_setup
-from bench.ingest import _git_commit, run_lock
-from bench.report import results_finish, run_as_script
-from bench.scheduler import NOW, data_load
+from bench.db import (
+    DEFAULT_REDIS_URL,
+    database_fresh,
+    database_url,
+    django_setup,
+    explain,
+    redis_delete,
+    redis_unreachable,
+    run_lock,
+    scalar,
+    server_version,
+    vacuum_analyze,
+)
+from bench.report import (
+    Steps,
+    keep_db_options,
+    loadavg,
+    parser_make,
+    results_finish,
+    run_as_script,
+    run_meta,
+    size_options,
+    timed_repeat,
+)
+from bench.shop import NOW, data_load
 
 TARGET_PAGE_SECONDS = 0.2  # the admin index with the figures cached, fresh or stale
 SLOW_WIDGET_SECONDS = 1.0  # shown with EXPLAIN ANALYZE of its slowest statement
 REPEAT = 3
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 # Tables a warm page must not read: the dashboard's figures come from the cache.
 BIG_TABLES = (
     "profiles_profile",
@@ -129,7 +146,6 @@ def dashboard_data_generate(url: str) -> dict[str, float]:
     from consent.models import Topic
     from surveys.models import Survey
 
-    steps: dict[str, float] = {}
     topic = Topic.objects.get(key="newsletter")
     for i in range(5):  # marketer campaigns besides the defaults: inside the 3–8 advice
         Campaign.objects.create(
@@ -150,18 +166,14 @@ def dashboard_data_generate(url: str) -> dict[str, float]:
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cursor:
         cursor.execute("SET synchronous_commit = off")
         cursor.execute("SET work_mem = '256MB'")
-        start = time.perf_counter()
+        steps = Steps()
         cursor.execute(NPS_INVITATIONS_SQL, {**params, "survey": surveys["nps"]})
         cursor.execute(NPS_ANSWERS_SQL, {**params, "survey": surveys["nps"]})
         cursor.execute(HEARD_ANSWERS_SQL, {**params, "survey": surveys["heard-of-us"]})
         cursor.execute(ACQUISITION_SQL, {"survey": surveys["heard-of-us"]})
-        steps["survey answers and acquisition sources"] = round(time.perf_counter() - start, 1)
-        start = time.perf_counter()
-        for table in ("surveys_invitation", "surveys_answer", "profiles_profile"):
-            cursor.execute(f"VACUUM (ANALYZE) {table}")
-        steps["VACUUM ANALYZE (surveys, profiles)"] = round(time.perf_counter() - start, 1)
-    for name, seconds in steps.items():
-        print(f"  {name}: {seconds:.1f} s", file=sys.stderr)
+        steps.done("survey answers and acquisition sources")
+        vacuum_analyze(cursor, ("surveys_invitation", "surveys_answer", "profiles_profile"))
+        steps.done("VACUUM ANALYZE (surveys, profiles)")
     return steps
 
 
@@ -287,22 +299,8 @@ def recorded(run: Callable[[], Any]) -> tuple[float, Recorder, Any]:
 
 
 def median_of(run: Callable[[], Any], repeat: int = REPEAT) -> tuple[float, list[float]]:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - start)
+    samples, _result = timed_repeat(run, repeat)
     return statistics.median(samples), samples
-
-
-def explain(statement: Statement) -> str:
-    from django.db import connection, transaction
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {statement.sql}", statement.params)
-        text = "\n".join(row[0] for row in cursor.fetchall())
-        transaction.set_rollback(True)
-    return text
 
 
 def cache_setup(redis_url: str, prefix: str) -> str:
@@ -310,12 +308,11 @@ def cache_setup(redis_url: str, prefix: str) -> str:
     never touches anyone else's keys; in-process memory when Redis cannot be reached."""
     from django.conf import settings
 
-    try:
-        import redis
-
-        redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means: no Redis here
-        print(f"Redis at {redis_url} unreachable ({exc}); in-process cache.", file=sys.stderr)
+    unreachable = redis_unreachable(redis_url)
+    if unreachable:
+        print(
+            f"Redis at {redis_url} unreachable ({unreachable}); in-process cache.", file=sys.stderr
+        )
         settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
         return "locmem"
     settings.CACHES = {
@@ -326,16 +323,6 @@ def cache_setup(redis_url: str, prefix: str) -> str:
         }
     }
     return "redis"
-
-
-def cache_purge(redis_url: str, prefix: str) -> None:
-    """Delete exactly this run's keys (all carry its prefix)."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
 
 
 def dashboard_forget() -> None:
@@ -371,7 +358,7 @@ def widget_measure(widget: Any, *, explain_all: bool) -> dict[str, Any]:
     if slowest and (explain_all or first > SLOW_WIDGET_SECONDS):
         print(f"EXPLAIN ANALYZE {widget.key} …", file=sys.stderr)
         row["sql"] = slowest.sql
-        row["explain"] = explain(slowest)
+        row["explain"] = explain(slowest.sql, slowest.params)
     return row
 
 
@@ -513,11 +500,8 @@ def table_print(meta: dict[str, Any], rows: list[dict[str, Any]], page: dict[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench dashboard", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--profiles", type=int, default=1_000_000, help="profiles (1,000,000)")
-    parser.add_argument("--events", type=int, default=10_000_000, help="events (10,000,000)")
+    parser = parser_make("dashboard", __doc__)
+    size_options(parser)
     parser.add_argument(
         "--deliveries", type=int, default=2_000_000, help="past newsletter deliveries (2,000,000)"
     )
@@ -530,97 +514,78 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--explain", action="store_true", help="EXPLAIN ANALYZE every widget's slowest statement"
     )
-    parser.add_argument("--keep-db", action="store_true", help="keep the benchmark database")
-    parser.add_argument(
-        "--reuse-db", action="store_true", help="measure the database a --keep-db run left"
-    )
+    keep_db_options(parser, reuse_help="measure the database a --keep-db run left")
     args = parser.parse_args(argv)
 
-    url, note = database_url()
-    if note:
-        print(note)
-    parts = urlsplit(url)
-    url = urlunsplit(parts._replace(path=f"{parts.path}_dashboard"))
-    name = urlsplit(url).path.lstrip("/")
+    url = database_url("_dashboard")
     lock = run_lock(url)  # noqa: F841 - held until the process ends
-    if not args.reuse_db:
-        print(f"Creating a fresh database {name!r} and migrating …", file=sys.stderr)
-        database_recreate(url)
     prefix = f"klantbeeld-bench-dashboard-{os.getpid()}"
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ["CELERY_BROKER_URL"] = "memory://"  # nothing of this run reaches a worker
     failures: list[str] = []
     steps: dict[str, float] = {}
     rows: list[dict[str, Any]] = []
     cache_kind = ""
-    try:
-        django_setup(url)
-        from django.conf import settings
+    os.environ["ALLOWED_HOSTS"] = "testserver"
+    os.environ["CELERY_BROKER_URL"] = "memory://"  # nothing of this run reaches a worker
+    with database_fresh(url, keep=args.keep_db, reuse=args.reuse_db):
+        try:
+            django_setup(url)
+            from django.conf import settings
 
-        # The page's static URLs are not what is measured: no collectstatic manifest.
-        warnings.filterwarnings("ignore", message="No directory at")
-        settings.STORAGES = {
-            **settings.STORAGES,
-            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        }
-        cache_kind = cache_setup(args.redis_url, prefix)
-        from django.db import connection
-
-        if not args.reuse_db:
-            steps = data_load(url, args)
-            steps.update(dashboard_data_generate(url))
-
-        def scalar(sql: str) -> Any:
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-                row = cursor.fetchone()
-                return row[0] if row else None
-
-        from surveys.dashboard import WIDGETS
-
-        loadavg_before = [round(x, 2) for x in os.getloadavg()]
-        baseline, baseline_samples = baseline_measure()
-        for widget in WIDGETS:
-            print(f"widget {widget.key} …", file=sys.stderr)
-            rows.append(widget_measure(widget, explain_all=args.explain))
-        print("admin index page …", file=sys.stderr)
-        page = page_measure()
-        baseline_after, _samples = baseline_measure()
-        loadavg_after = [round(x, 2) for x in os.getloadavg()]
-
-        if page["status"] != 200:
-            failures.append(f"the admin index answered {page['status']}")
-        if "figures" not in page:
-            failures.append("the admin index carries no dashboard figures")
-        else:
-            failures += figures_check(page["figures"])
-        for state in ("warm", "stale"):
-            if page[f"{state}_big_table_reads"]:
-                failures.append(
-                    f"a {state} page still read the big tables: {page[f'{state}_big_table_reads']}"
+            # The page's static URLs are not what is measured: no collectstatic manifest.
+            warnings.filterwarnings("ignore", message="No directory at")
+            settings.STORAGES = {
+                **settings.STORAGES,
+                "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+            }
+            cache_kind = cache_setup(args.redis_url, prefix)
+            if not args.reuse_db:
+                steps = data_load(
+                    url,
+                    profiles=args.profiles,
+                    events=args.events,
+                    deliveries=args.deliveries,
+                    seed=args.seed,
                 )
-        if not page["stale_queued_refresh"]:
-            failures.append("a page with stale figures queued no refresh")
-        meta = {
-            "profiles": scalar("SELECT count(*) FROM profiles_profile"),
-            "events": scalar(
-                "SELECT reltuples::bigint FROM pg_class WHERE relname = 'events_event'"
-            ),
-            "deliveries": scalar("SELECT count(*) FROM campaigns_delivery"),
-            "answers": scalar("SELECT count(*) FROM surveys_answer"),
-            "ledger_rows": scalar("SELECT count(*) FROM consent_consentevent"),
-            "postgresql": str(scalar("SHOW server_version")).split()[0],
-        }
-    finally:
-        from django.db import connections
+                steps.update(dashboard_data_generate(url))
 
-        connections.close_all()
-        if cache_kind == "redis":
-            cache_purge(args.redis_url, prefix)
-        if not args.keep_db:
-            database_recreate(url, drop_only=True)
+            from surveys.dashboard import WIDGETS
 
-    import django
+            loadavg_before = loadavg()
+            baseline, baseline_samples = baseline_measure()
+            for widget in WIDGETS:
+                print(f"widget {widget.key} …", file=sys.stderr)
+                rows.append(widget_measure(widget, explain_all=args.explain))
+            print("admin index page …", file=sys.stderr)
+            page = page_measure()
+            baseline_after, _samples = baseline_measure()
+            loadavg_after = loadavg()
+
+            if page["status"] != 200:
+                failures.append(f"the admin index answered {page['status']}")
+            if "figures" not in page:
+                failures.append("the admin index carries no dashboard figures")
+            else:
+                failures += figures_check(page["figures"])
+            for state in ("warm", "stale"):
+                if page[f"{state}_big_table_reads"]:
+                    failures.append(
+                        f"a {state} page still read the big tables: {page[f'{state}_big_table_reads']}"
+                    )
+            if not page["stale_queued_refresh"]:
+                failures.append("a page with stale figures queued no refresh")
+            meta = {
+                "profiles": scalar("SELECT count(*) FROM profiles_profile"),
+                "events": scalar(
+                    "SELECT reltuples::bigint FROM pg_class WHERE relname = 'events_event'"
+                ),
+                "deliveries": scalar("SELECT count(*) FROM campaigns_delivery"),
+                "answers": scalar("SELECT count(*) FROM surveys_answer"),
+                "ledger_rows": scalar("SELECT count(*) FROM consent_consentevent"),
+                "postgresql": server_version(),
+            }
+        finally:
+            if cache_kind == "redis":
+                redis_delete(args.redis_url, f"{prefix}:*")
 
     meta.update(
         now=NOW.isoformat(),
@@ -628,12 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline_seconds=round(baseline, 5),
         baseline_samples=[round(s, 5) for s in baseline_samples],
         baseline_after_seconds=round(baseline_after, 5),
-        python=platform.python_version(),
-        django=django.get_version(),
-        cpus=os.cpu_count(),
-        machine=platform.machine(),
-        git=_git_commit(),
-        measured_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **run_meta(),
         target_page_seconds=TARGET_PAGE_SECONDS,
         generation_seconds=steps,
         loadavg_before=loadavg_before,

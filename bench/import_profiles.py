@@ -17,221 +17,52 @@ status is non-zero only when a correctness check fails.
     python -m bench import [--rows N] [--seed S] [--chunk-size N] [--keep-db] [--profile]
 """
 
-import argparse
-import contextlib
 import csv
 import datetime as dt
 import io
 import json
-import os
-import platform
 import random
-import shutil
 import statistics
-import subprocess
 import sys
 import time
-import unicodedata
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from bench.report import RESULTS, ROOT, results_finish
+from bench.data import (
+    CITIES,
+    DOMAINS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    STREETS,
+    TIERS,
+    ascii_name,
+    nl_postal_letters,
+)
+from bench.db import (
+    Statements,
+    database_fresh,
+    database_url,
+    django_setup,
+    measure,
+    migrate,
+    server_version,
+)
+from bench.report import (
+    RESULTS,
+    Checks,
+    parser_make,
+    results_finish,
+    run_as_script,
+    run_meta,
+)
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/klantbeeld_bench"
 TARGET_SECONDS = 30.0
 FILENAME = "bench-klanten.csv"
 
 # --- Test data ------------------------------------------------------------------------
 
-FIRST_NAMES = [
-    "Anna",
-    "Bram",
-    "Daan",
-    "Emma",
-    "Fleur",
-    "Julia",
-    "Lars",
-    "Lotte",
-    "Lucas",
-    "Mila",
-    "Noah",
-    "Sanne",
-    "Sem",
-    "Sophie",
-    "Thijs",
-    "Tess",
-    "Finn",
-    "Eva",
-    "Jesse",
-    "Lisa",
-    "Ruben",
-    "Iris",
-    "Bas",
-    "Femke",
-    "Joris",
-    "Anouk",
-    "Pieter",
-    "Marloes",
-    "Kees",
-    "Ingrid",
-    "Henk",
-    "Wilma",
-    "Gerrit",
-    "Mieke",
-    "Jan",
-    "Els",
-    "Mohamed",
-    "Fatima",
-    "Yusuf",
-    "Ayşe",
-    "Zoë",
-    "Chloë",
-    "Noël",
-    "José",
-    "Jürgen",
-    "Kübra",
-    "Priya",
-    "Wei",
-    "Olga",
-    "Siobhan",
-]
-LAST_NAMES = [
-    "de Jong",
-    "Jansen",
-    "de Vries",
-    "van den Berg",
-    "van Dijk",
-    "Bakker",
-    "Janssen",
-    "Visser",
-    "Smit",
-    "Meijer",
-    "de Boer",
-    "Mulder",
-    "de Groot",
-    "Bos",
-    "Vos",
-    "Peters",
-    "Hendriks",
-    "van Leeuwen",
-    "Dekker",
-    "Brouwer",
-    "de Wit",
-    "Dijkstra",
-    "Smits",
-    "de Graaf",
-    "van der Meer",
-    "van der Linden",
-    "Kok",
-    "Jacobs",
-    "de Haan",
-    "Vermeulen",
-    "van den Heuvel",
-    "van der Veen",
-    "van den Broek",
-    "de Bruijn",
-    "de Bruin",
-    "van der Heijden",
-    "Schouten",
-    "van Beek",
-    "Willems",
-    "van Vliet",
-    "Yılmaz",
-    "El Amrani",
-    "Müller",
-    "Çelik",
-    "O'Brien",
-    "Nguyen",
-    "Kowalski",
-    "Dubois",
-    "Peeters",
-    "Maes",
-]
-STREETS = [
-    "Kerkstraat",
-    "Schoolstraat",
-    "Molenstraat",
-    "Dorpsstraat",
-    "Stationsweg",
-    "Julianastraat",
-    "Wilhelminastraat",
-    "Beatrixlaan",
-    "Nieuwstraat",
-    "Markt",
-    "Kastanjelaan",
-    "Eikenlaan",
-    "Prinses Irenestraat",
-    "Oranjestraat",
-    "Raadhuisplein",
-    "Parallelweg",
-    "Industrieweg",
-    "Van Goghlaan",
-    "Rembrandtstraat",
-    "Sportlaan",
-    "Lindenlaan",
-    "Burgemeester de Withstraat",
-    "Prins Bernhardlaan",
-    "Emmastraat",
-    "Hoofdstraat",
-    "Achterweg",
-    "Noordeinde",
-    "Zuidsingel",
-]
-CITIES = {
-    "NL": [
-        "Amsterdam",
-        "Rotterdam",
-        "Den Haag",
-        "Utrecht",
-        "Eindhoven",
-        "Groningen",
-        "Tilburg",
-        "Almere",
-        "Breda",
-        "Nijmegen",
-        "Apeldoorn",
-        "Haarlem",
-        "Arnhem",
-        "Enschede",
-        "Amersfoort",
-        "Zaandam",
-        "'s-Hertogenbosch",
-        "Zwolle",
-        "Leiden",
-        "Maastricht",
-        "Dordrecht",
-        "Delft",
-        "Leeuwarden",
-        "Alkmaar",
-        "Venlo",
-        "Deventer",
-        "Hilversum",
-        "Heerlen",
-        "Assen",
-        "Goes",
-    ],
-    "BE": ["Antwerpen", "Gent", "Brugge", "Leuven", "Mechelen", "Hasselt", "Brussel", "Kortrijk"],
-    "DE": ["Köln", "Düsseldorf", "Aachen", "Kleve", "Münster", "Emmerich am Rhein"],
-}
 TIMEZONES = {"NL": "Europe/Amsterdam", "BE": "Europe/Brussels", "DE": "Europe/Berlin"}
-DOMAINS = [
-    "gmail.com",
-    "hotmail.com",
-    "outlook.com",
-    "ziggo.nl",
-    "kpnmail.nl",
-    "live.nl",
-    "xs4all.nl",
-    "icloud.com",
-    "yahoo.com",
-    "planet.nl",
-    "telenet.be",
-    "web.de",
-]
-TIERS = ["brons", "zilver", "goud", "platina"]
 EXTRA_COLUMN = "loyalty_tier"  # not a profile field: becomes a custom attribute
 HEADER = [
     "user_id",
@@ -251,7 +82,6 @@ HEADER = [
 ]
 # Columns the COPY baseline writes (the file's columns, the extra one as custom_attributes).
 COPY_COLUMNS = [*HEADER[:-1], "custom_attributes"]
-NL_LETTERS = "ABCDEFGHJKLMNPRSTVWXZ"  # the letters PostNL uses
 
 
 @dataclass
@@ -314,19 +144,11 @@ class Customer:
         )
 
 
-def _ascii(text: str) -> str:
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return "".join(c for c in plain.lower() if c.isalnum())
-
-
 def _postal_code(rng: random.Random, country: str) -> tuple[str, str]:
     """(stored, as written in the file)."""
     if country == "NL":
         digits = str(rng.randint(1000, 9999))
-        while True:
-            letters = rng.choice(NL_LETTERS) + rng.choice(NL_LETTERS)
-            if letters not in ("SA", "SD", "SS"):
-                break
+        letters = nl_postal_letters(rng)
         written = rng.choices(
             [f"{digits} {letters}", f"{digits}{letters}", f"{digits} {letters.lower()}"],
             weights=[70, 25, 5],
@@ -362,7 +184,11 @@ def customers_generate(rows: int, seed: int) -> list[Customer]:
         country = rng.choices(["NL", "BE", "DE"], weights=[92, 5, 3])[0]
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         local = rng.choice(
-            [f"{_ascii(first)}.{_ascii(last)}", f"{_ascii(first)[0]}{_ascii(last)}", _ascii(first)]
+            [
+                f"{ascii_name(first)}.{ascii_name(last)}",
+                f"{ascii_name(first)[0]}{ascii_name(last)}",
+                ascii_name(first),
+            ]
         )
         email = f"{local}{i}@{rng.choice(DOMAINS)}"  # the row number keeps it unique
         if rng.random() < 0.05:
@@ -451,75 +277,6 @@ def csv_bytes(customers: list[Customer]) -> bytes:
     return out.getvalue().encode()
 
 
-# --- Database ---------------------------------------------------------------------------
-
-
-def database_url() -> tuple[str, str]:
-    """(URL of the benchmark's own database, a note when it differs from DATABASE_URL).
-
-    The database is dropped and recreated, so a DATABASE_URL that names a database
-    without "bench" in it (a developer's own, say) is used for its server only.
-    """
-    url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        raise SystemExit(
-            f"The import benchmark needs PostgreSQL; DATABASE_URL is {parts.scheme}://…"
-        )
-    name = parts.path.lstrip("/")
-    if "bench" in name:
-        return url, ""
-    bench_name = f"{name or 'klantbeeld'}_bench"
-    note = f"DATABASE_URL names {name!r}; the benchmark uses its own database {bench_name!r} there."
-    return urlunsplit(parts._replace(path="/" + bench_name)), note
-
-
-def database_recreate(url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        force = sql.SQL(" WITH (FORCE)") if conn.info.server_version >= 130000 else sql.SQL("")
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}{}").format(sql.Identifier(name), force))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def django_setup(url: str) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
-    os.environ["DATABASE_URL"] = url
-    os.environ["DEBUG"] = "false"
-    os.environ["SECRET_KEY"] = "bench-secret-key-not-for-production"  # noqa: S105
-    os.environ["ENV_FILE"] = ""  # a developer's var/dev.env must not change the figures
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-@dataclass
-class Statements:
-    """Counts what Django sends to the database (an execute_wrapper; cheap, unlike
-    CaptureQueriesContext, which keeps the text of every 2,000-row INSERT)."""
-
-    count: int = 0
-    seconds: float = 0.0
-    by_kind: Counter = field(default_factory=Counter)
-
-    def __call__(self, execute, sql, params, many, context):
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.seconds += time.perf_counter() - start
-            self.count += 1
-            self.by_kind[sql.lstrip().split(None, 1)[0].upper()] += 1
-
-
 # --- Measurements -----------------------------------------------------------------------
 
 
@@ -579,8 +336,6 @@ class Run:
 def import_measure(
     label: str, content: bytes, *, dry_run: bool, chunk_size: int, profile_to: Path | None = None
 ) -> Run:
-    from django.db import connection
-
     from profiles.importing import profiles_import
 
     def progress(done: int, total: int, report: Any) -> None:
@@ -588,48 +343,29 @@ def import_measure(
             sys.stderr.write(f"\r  {label}: {done:,}/{total:,} rows")
             sys.stderr.flush()
 
-    statements = Statements()
-    profiler = None
-    if profile_to:
-        import cProfile
-
-        profiler = cProfile.Profile()
-    with connection.execute_wrapper(statements):
-        start = time.perf_counter()
-        if profiler:
-            profiler.enable()
-        report = profiles_import(
+    run = measure(
+        lambda: profiles_import(
             content=content,
             filename=FILENAME,
             dry_run=dry_run,
             chunk_size=chunk_size,
             progress=progress,
-        )
-        if profiler:
-            profiler.disable()
-        seconds = time.perf_counter() - start
+        ),
+        profile=bool(profile_to),
+    )
     if sys.stderr.isatty():
         sys.stderr.write("\n")
-    if profiler and profile_to:
+    if run.profiler and profile_to:
         import pstats
 
         profile_to.parent.mkdir(exist_ok=True)
-        profiler.dump_stats(profile_to)
+        run.profiler.dump_stats(profile_to)
         print(f"\ncProfile of {label} (slower than unprofiled; saved to {profile_to}):")
-        pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(25)
-    return Run(label, seconds, statements, report)
+        pstats.Stats(run.profiler, stream=sys.stdout).sort_stats("tottime").print_stats(25)
+    return Run(label, run.seconds, run.statements, run.result)
 
 
 # --- Checks -----------------------------------------------------------------------------
-
-
-class Checks:
-    def __init__(self) -> None:
-        self.failures: list[str] = []
-
-    def equal(self, what: str, got: Any, expected: Any) -> None:
-        if got != expected:
-            self.failures.append(f"{what}: got {got!r}, expected {expected!r}")
 
 
 def report_check(
@@ -715,30 +451,6 @@ def database_check(
 # --- Output -----------------------------------------------------------------------------
 
 
-def _git_commit() -> str:
-    git = shutil.which("git")
-    if not git:
-        return ""
-    try:
-        out = subprocess.run(  # noqa: S603
-            [git, "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        dirty = subprocess.run(  # noqa: S603
-            [git, "status", "--porcelain", "--", "profiles", "core", "config"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError:
-        return ""
-    return out.stdout.strip() + ("+local changes" if dirty.stdout.strip() else "")
-
-
 def figure(
     label: str, seconds: float, rows: int, baseline: float, run: Run | None = None, chunks: int = 0
 ) -> dict[str, Any]:
@@ -810,9 +522,7 @@ def table_print(meta: dict[str, Any], figures: dict[str, dict[str, Any]]) -> Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench import", description=__doc__.split("\n\n")[0]
-    )
+    parser = parser_make("import", __doc__)
     parser.add_argument("--rows", type=int, default=100_000, help="data rows in the file (100,000)")
     parser.add_argument("--seed", type=int, default=20250101, help="seed of the generated file")
     parser.add_argument("--chunk-size", type=int, default=None, help="rows per chunk (the setting)")
@@ -824,30 +534,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    url, note = database_url()
-    if note:
-        print(note)
+    url = database_url()
     print(f"Generating {args.rows:,} rows (seed {args.seed}) …", file=sys.stderr)
     customers = customers_generate(args.rows, args.seed)
     first_file = csv_bytes(customers)
-    print(
-        f"Creating a fresh database {urlsplit(url).path.lstrip('/')!r} and migrating …",
-        file=sys.stderr,
-    )
-    database_recreate(url)
-    django_setup(url)
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection, connections
-
-    call_command("migrate", verbosity=0, interactive=False)
-    chunk_size = args.chunk_size or settings.PROFILE_IMPORT_CHUNK_SIZE
-    chunks = -(-args.rows // chunk_size)
     checks = Checks()
     good = sum(1 for c in customers if not c.bad)
     sample = sorted(random.Random(args.seed + 2).sample(range(args.rows), min(200, args.rows)))
 
-    try:
+    with database_fresh(url, keep=args.keep_db):
+        django_setup(url)
+        from django.conf import settings
+        from django.db import connection
+
+        migrate()
+        chunk_size = args.chunk_size or settings.PROFILE_IMPORT_CHUNK_SIZE
+        chunks = -(-args.rows // chunk_size)
         # The baseline is short, so it is taken several times, before and after the
         # imports; the median of all is the figure (a machine that changes speed during
         # the run shows as a wide spread in the JSON).
@@ -894,15 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         print("(d) COPY baseline again …", file=sys.stderr)
         copy_plain += copy_baseline(url, customers, indexed=False)
         copy_indexed += copy_baseline(url, customers, indexed=True)
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            server = cursor.fetchone()[0]
-    finally:
-        connections.close_all()
-        if not args.keep_db:
-            database_recreate(url, drop_only=True)
-
-    import django
+        server = server_version()
 
     meta = {
         "rows": args.rows,
@@ -912,14 +606,9 @@ def main(argv: list[str] | None = None) -> int:
         "chunk_size": chunk_size,
         "chunks": chunks,
         "file_bytes": len(first_file),
-        "postgresql": server.split()[0],
-        "python": platform.python_version(),
-        "django": django.get_version(),
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "git": _git_commit(),
+        "postgresql": server,
+        **run_meta(git_paths=("profiles", "core", "config")),
         "profiled": args.profile,
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "target_seconds": TARGET_SECONDS,
     }
     baseline = statistics.median(copy_plain)
@@ -948,6 +637,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
-    sys.exit(130)
+    run_as_script(main)

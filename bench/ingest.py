@@ -22,18 +22,14 @@ reported, never asserted; the exit status is non-zero only when a correctness ch
     python -m bench ingest [--events N] [--workers 2,3,4] [--clients N] [--profile] [--keep-db]
 """
 
-import argparse
 import base64
 import contextlib
 import datetime as dt
 import http.client
 import json
 import os
-import platform
 import random
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,47 +39,56 @@ import uuid
 import warnings
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from bench.import_profiles import (
+from bench.data import (
+    CATEGORIES,
     CITIES,
     DOMAINS,
     FIRST_NAMES,
     LAST_NAMES,
-    NL_LETTERS,
     STREETS,
     TIERS,
-    Statements,
-    _ascii,
-    database_recreate,
-    database_url,
+    ascii_name,
+    nl_postal_letters,
 )
-from bench.report import RESULTS, ROOT, results_finish
+from bench.db import (
+    DEFAULT_REDIS_URL,
+    database_fresh,
+    database_name,
+    database_url,
+    django_env,
+    django_start,
+    free_port,
+    measure,
+    migrate,
+    redis_delete,
+    redis_unreachable,
+    run_lock,
+    server_version,
+)
+from bench.report import (
+    RESULTS,
+    ROOT,
+    Checks,
+    cumulative_seconds,
+    keep_db_options,
+    parser_make,
+    results_finish,
+    run_as_script,
+    run_meta,
+    top,
+)
 
 BIN = Path(sys.executable).parent
 TARGET_EVENTS_PER_SECOND = 5_000
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 SETTINGS = "bench.ingest_settings"
 
 # --- Test data ------------------------------------------------------------------------
 
-CATEGORIES = [
-    "Schoenen",
-    "Jassen",
-    "Broeken",
-    "Truien",
-    "Jurken",
-    "Tassen",
-    "Sieraden",
-    "Sport",
-    "Kinderkleding",
-    "Accessoires",
-    "Ondergoed",
-    "Wonen",
-]
 BRANDS = ["Noorderlicht", "Kade", "Duinzand", "Polder & Co", "Veenstra", "Tulp", "Zeewind"]
 PRODUCT_WORDS = ["Basic", "Classic", "Urban", "Comfort", "Premium", "Eco", "Soft", "Outdoor"]
 PAGES = [
@@ -128,10 +133,8 @@ class Visitor:
 
 
 def _postal_code(rng: random.Random) -> str:
-    while True:
-        letters = rng.choice(NL_LETTERS) + rng.choice(NL_LETTERS)
-        if letters not in ("SA", "SD", "SS"):
-            return f"{rng.randint(1000, 9999)} {letters}"
+    letters = nl_postal_letters(rng)
+    return f"{rng.randint(1000, 9999)} {letters}"
 
 
 def _iso(when: dt.datetime) -> str:
@@ -161,7 +164,7 @@ def _visitors(rng: random.Random, tag: str, known: int) -> tuple[list[Visitor], 
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         user_id = f"{tag}{100000 + n}"
         traits: dict[str, Any] = {
-            "email": f"{_ascii(first)}.{_ascii(last)}.{user_id}@{rng.choice(DOMAINS)}",
+            "email": f"{ascii_name(first)}.{ascii_name(last)}.{user_id}@{rng.choice(DOMAINS)}",
             "firstName": first,
             "lastName": last,
             "loyalty_tier": rng.choice(TIERS),
@@ -369,29 +372,18 @@ class Setup:
     log: Path
 
 
-def setup_make(redis_url: str) -> tuple[Setup, list[str]]:
-    notes = []
-    url, note = database_url()
-    if note:
-        notes.append(note)
-    parts = urlsplit(url)
-    db_name = f"{parts.path.lstrip('/')}_ingest"
-    url = urlunsplit(parts._replace(path="/" + db_name))
+def setup_make(redis_url: str) -> Setup:
+    """The run's database, Redis (its notes printed when either is not what was asked)
+    and the environment of its servers."""
+    url = database_url("_ingest")
     run = f"klantbeeld-bench-ingest-{os.getpid()}"
-    try:
-        import redis
-
-        redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means: no Redis here
-        notes.append(f"Redis at {redis_url} unreachable ({exc}); broker memory:// instead.")
+    unreachable = redis_unreachable(redis_url)
+    if unreachable:
+        print(f"Redis at {redis_url} unreachable ({unreachable}); broker memory:// instead.")
         redis_url = ""
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": SETTINGS,
-        "DATABASE_URL": url,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-secret-key-not-for-production",
-        "ENV_FILE": "",  # a developer's var/dev.env must not change the figures
+        **django_env(url, SETTINGS),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": redis_url or "memory://",
@@ -399,34 +391,15 @@ def setup_make(redis_url: str) -> tuple[Setup, list[str]]:
         "PYTHONPATH": str(ROOT),
     }
     RESULTS.mkdir(exist_ok=True)
-    return Setup(url, db_name, redis_url, run, env, RESULTS / "ingest-servers.log"), notes
+    return Setup(url, database_name(url), redis_url, run, env, RESULTS / "ingest-servers.log")
 
 
-def django_setup(setup: Setup) -> None:
+def django_setup_as_servers(setup: Setup) -> None:
+    """Django in this process with the servers' settings and environment."""
     os.environ.update(setup.env)
     # Without collectstatic whitenoise warns once per handler; (c) builds one.
     warnings.filterwarnings("ignore", message="No directory at")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def run_lock(url: str) -> Any:
-    """An advisory lock on the server, named after the benchmark's database and held by
-    the returned connection: a second run at the same time would drop the first one's
-    database under it."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    conn = psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True)
-    row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [name]).fetchone()
-    if not row or not row[0]:
-        conn.close()
-        raise SystemExit(f"Another run is using the database {name!r}; try again when it ends.")
-    return conn
+    django_start()
 
 
 def _redis(setup: Setup) -> Any:
@@ -451,20 +424,21 @@ def rollups_waiting(setup: Setup) -> int:
     return int(client.scard(waiting)) + int(client.scard(taken))
 
 
+@contextlib.contextmanager
+def queue_purged(setup: Setup) -> Iterator[None]:
+    """This run's queue purged when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            queue_purge(setup)
+
+
 def queue_purge(setup: Setup) -> None:
     """Remove this run's queue and kombu's bindings of it: every key with the run's name in
     it, never anything else."""
     if setup.redis_url:
-        client = _redis(setup)
-        keys = list(client.scan_iter(match=f"*{setup.run}*"))
-        if keys:
-            client.delete(*keys)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        redis_delete(setup.redis_url, f"*{setup.run}*")
 
 
 # --- CPU accounting ------------------------------------------------------------------------
@@ -564,7 +538,7 @@ class Server:
 
 
 def server_start(setup: Setup, workers: int, worker_class: str) -> Server:
-    port = _free_port()
+    port = free_port()
     command = [
         str(BIN / "gunicorn"),
         "config.wsgi:application",
@@ -579,9 +553,22 @@ def server_start(setup: Setup, workers: int, worker_class: str) -> Server:
         "--access-logfile",  # as the Dockerfile runs it
         "-",
     ]
+    proc = process_start(setup, command, f"gunicorn {workers} x {worker_class} on port {port}")
+    return Server(proc, port, workers, worker_class)
+
+
+def server_stop(server: Server) -> None:
+    if server.proc.poll() is None:
+        process_stop(server.proc)
+
+
+def process_start(setup: Setup, command: list[str], title: str) -> subprocess.Popen:
+    """A server of the run (gunicorn, the Celery worker) in a session of its own, its
+    output appended to the run's log under `title`."""
     with setup.log.open("a") as log:
-        log.write(f"\n=== gunicorn {workers} x {worker_class} on port {port} ===\n")
-        proc = subprocess.Popen(  # noqa: S603 - our own command line
+        log.write(f"\n=== {title} ===\n")
+        log.flush()
+        return subprocess.Popen(  # noqa: S603 - our own command line
             command,
             cwd=ROOT,
             env=setup.env,
@@ -589,20 +576,19 @@ def server_start(setup: Setup, workers: int, worker_class: str) -> Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return Server(proc, port, workers, worker_class)
 
 
-def server_stop(server: Server) -> None:
-    if server.proc.poll() is not None:
-        return
+def process_stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the process's own session (a master and its workers); SIGKILL when it
+    has not ended after 30 s."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.proc.pid, signal.SIGTERM)  # our own session: master and workers
+        os.killpg(proc.pid, signal.SIGTERM)
     try:
-        server.proc.wait(timeout=30)
+        proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.proc.pid, signal.SIGKILL)
-        server.proc.wait(timeout=10)
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 def server_ready(server: Server, auth: str, timeout: float = 60.0) -> None:
@@ -843,17 +829,7 @@ def rollups_drain(setup: Setup, concurrency: int, timeout: float = 1800.0) -> di
         "-n",
         f"{setup.run}@%h",
     ]
-    with setup.log.open("a") as log:
-        log.write(f"\n=== celery worker, concurrency {concurrency} ===\n")
-        log.flush()
-        proc = subprocess.Popen(  # noqa: S603 - our own command line
-            command,
-            cwd=ROOT,
-            env=setup.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = process_start(setup, command, f"celery worker, concurrency {concurrency}")
     try:
         deadline = time.monotonic() + 120
         while b" ready." not in setup.log.read_bytes()[log_start:]:
@@ -871,14 +847,7 @@ def rollups_drain(setup: Setup, concurrency: int, timeout: float = 1800.0) -> di
             time.sleep(0.05)
         seconds = time.perf_counter() - start - 0.1  # the two extra quiet polls
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        process_stop(proc)
     log_text = setup.log.read_bytes()[log_start:]
     return {
         "tasks": tasks,
@@ -923,10 +892,8 @@ def inprocess_measure(bodies: list[bytes], auth: str, *, profile_to: Path | None
     import io
 
     from django.core.handlers.wsgi import WSGIHandler
-    from django.db import connection
 
     handler = WSGIHandler()
-    statements = Statements()
     statuses: Counter = Counter()
 
     def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
@@ -958,23 +925,15 @@ def inprocess_measure(bodies: list[bytes], auth: str, *, profile_to: Path | None
         b"".join(response)
         response.close()
 
-    profiler = None
-    if profile_to:
-        import cProfile
-
-        profiler = cProfile.Profile()
-    with connection.execute_wrapper(statements):
-        start = time.perf_counter()
-        if profiler:
-            profiler.enable()
+    def send() -> None:
         for body in bodies:
             call(body)
-        if profiler:
-            profiler.disable()
-        seconds = time.perf_counter() - start
+
+    run = measure(send, profile=bool(profile_to))
+    seconds, statements = run.seconds, run.statements
     events = sum(len(json.loads(b)["batch"]) for b in bodies)
     result: dict[str, Any] = {
-        "profiled": bool(profiler),
+        "profiled": bool(run.profiler),
         "batches": len(bodies),
         "events": events,
         "seconds": round(seconds, 3),
@@ -989,19 +948,15 @@ def inprocess_measure(bodies: list[bytes], auth: str, *, profile_to: Path | None
         "execute_seconds": round(statements.seconds, 3),
         "execute_share": round(statements.seconds / seconds, 3),
     }
-    if profiler and profile_to:
+    if run.profiler and profile_to:
         import pstats
 
-        profiler.dump_stats(profile_to)
-        stats = pstats.Stats(profiler)
+        run.profiler.dump_stats(profile_to)
+        stats = pstats.Stats(run.profiler)
         total = 0.0
         shares = []
         for suffix, name, label in KEY_FUNCTIONS:
-            cumulative = sum(
-                ct
-                for (path, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.stats.items()  # type: ignore[attr-defined]
-                if func == name and path.endswith(suffix)
-            )
+            cumulative = cumulative_seconds(stats, suffix, name)
             if label.startswith("whole request"):
                 total = cumulative
             shares.append((label, cumulative))
@@ -1011,30 +966,9 @@ def inprocess_measure(bodies: list[bytes], auth: str, *, profile_to: Path | None
             if total
         ]
         result["profile_file"] = str(profile_to.relative_to(ROOT))
-        result["profile_top_tottime"] = _top(stats, "tottime", 25)
-        result["profile_top_cumulative"] = _top(stats, "cumulative", 40)
+        result["profile_top_tottime"] = top(stats, "tottime", 25)
+        result["profile_top_cumulative"] = top(stats, "cumulative", 40)
     return result
-
-
-def _top(stats: Any, key: str, n: int) -> list[dict[str, Any]]:
-    rows = []
-    total = stats.total_tt
-    ordered = sorted(
-        stats.stats.items(), key=lambda item: item[1][2 if key == "tottime" else 3], reverse=True
-    )
-    for (path, line, func), (_cc, nc, tt, ct, _callers) in ordered[:n]:
-        short = path.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
-        rows.append(
-            {
-                "function": f"{short}:{line}({func})",
-                "calls": nc,
-                "tottime": round(tt, 3),
-                "cumtime": round(ct, 3),
-                "tottime_share": round(tt / total, 3) if total else 0,
-                "cumtime_share": round(ct / total, 3) if total else 0,
-            }
-        )
-    return rows
 
 
 # --- (d) COPY baseline ----------------------------------------------------------------------------
@@ -1077,16 +1011,6 @@ def copy_baseline(url: str, prefix: str, repeat: int = 3) -> tuple[list[float], 
 
 
 # --- Checks --------------------------------------------------------------------------------------
-
-
-class Checks:
-    def __init__(self) -> None:
-        self.failures: list[str] = []
-        self.warnings: list[str] = []
-
-    def equal(self, what: str, got: Any, expected: Any) -> None:
-        if got != expected:
-            self.failures.append(f"{what}: got {got!r}, expected {expected!r}")
 
 
 def http_check(checks: Checks, run: HttpRun) -> None:
@@ -1146,23 +1070,6 @@ def stored_check(
 
 
 # --- Output ---------------------------------------------------------------------------------------
-
-
-def _git_commit() -> str:
-    git = shutil.which("git")
-    if not git or not (ROOT / ".git").exists():
-        return os.environ.get("BENCH_GIT_COMMIT", "")  # an exported tree says which it is
-    out = subprocess.run(  # noqa: S603
-        [git, "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    dirty = subprocess.run(  # noqa: S603
-        [git, "status", "--porcelain", "--", "events", "profiles", "consent", "core", "config"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return out.stdout.strip() + ("+local changes" if dirty.stdout.strip() else "")
 
 
 def report_print(meta: dict[str, Any], results: dict[str, Any]) -> None:
@@ -1268,9 +1175,7 @@ def report_print(meta: dict[str, Any], results: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench ingest", description=__doc__.split("\n\n")[0]
-    )
+    parser = parser_make("ingest", __doc__)
     parser.add_argument("--events", type=int, default=50_000, help="events sent in (a) (50,000)")
     parser.add_argument("--batch-size", type=int, default=100, help="messages per batch (100)")
     parser.add_argument(
@@ -1305,33 +1210,24 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="cProfile (c): when (a) misses the target (auto), always, or never",
     )
-    parser.add_argument("--keep-db", action="store_true", help="keep the benchmark database")
+    keep_db_options(parser)
     args = parser.parse_args(argv)
     worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
 
-    setup, notes = setup_make(args.redis_url)
-    for note in notes:
-        print(note)
+    setup = setup_make(args.redis_url)
     lock = run_lock(setup.url)  # noqa: F841 - held until the process ends
     if setup.log.exists():
         setup.log.unlink()
-    print(f"Creating a fresh database {setup.db_name!r} and migrating …", file=sys.stderr)
-    database_recreate(setup.url)
     checks = Checks()
     results: dict[str, Any] = {"trials": []}
-    try:
-        django_setup(setup)
-        from django.core.management import call_command
-        from django.db import connection
-
+    with database_fresh(setup.url, keep=args.keep_db), queue_purged(setup):
+        django_setup_as_servers(setup)
         from core.apikeys import api_key_create
 
-        call_command("migrate", verbosity=0, interactive=False)
+        migrate()
         write_key = api_key_create(name="bench webshop", kind="write")[1]
         auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            server_version = cursor.fetchone()[0]  # type: ignore[index]
+        postgresql = server_version()
 
         # Worker counts, each on a shorter run of its own fresh customers.
         trials: list[HttpRun] = []
@@ -1460,16 +1356,6 @@ def main(argv: list[str] | None = None) -> int:
         results["api"]["api_share_of_copy_rate"] = round(
             api.rate / results["copy"]["events_per_second"], 4
         )
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with contextlib.suppress(Exception):
-            queue_purge(setup)
-        if not args.keep_db:
-            database_recreate(setup.url, drop_only=True)
-
-    import django
 
     meta = {
         "events": args.events,
@@ -1479,14 +1365,9 @@ def main(argv: list[str] | None = None) -> int:
         "worker_class": args.worker_class,
         "routing": args.routing,
         "redis": bool(setup.redis_url),
-        "postgresql": server_version.split()[0],
-        "python": platform.python_version(),
-        "django": django.get_version(),
+        "postgresql": postgresql,
+        **run_meta(),
         "gunicorn": _version("gunicorn"),
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "git": _git_commit(),
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "target_events_per_second": TARGET_EVENTS_PER_SECOND,
         "rollups": "excluded from (a)",
     }
@@ -1513,6 +1394,4 @@ def _version(package: str) -> str:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
-    sys.exit(130)
+    run_as_script(main)

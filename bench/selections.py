@@ -24,31 +24,45 @@ query; the exit status is non-zero only when one disagrees, never because of spe
     python -m bench selections [--profiles N] [--events N] [--keep-db] [--timeout S]
 """
 
-import argparse
-import contextlib
 import datetime as dt
-import json
-import os
-import platform
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from bench.import_profiles import (
-    CITIES,
-    DOMAINS,
-    FIRST_NAMES,
-    LAST_NAMES,
-    STREETS,
+from bench.data import (
+    EVENTS_SQL,
+    LIFECYCLE_STAGE_SQL,
+    ORDER_FIGURES_JOIN,
+    PROFILES_INSERT,
     TIERS,
-    database_recreate,
-    database_url,
+    context_values,
+    pick,
+    sql_params,
+    user_id_sql,
 )
-from bench.ingest import CATEGORIES, run_lock
-from bench.report import ROOT, results_finish
+from bench.db import (
+    bulk_load,
+    database_fresh,
+    database_url,
+    django_setup,
+    explain,
+    load_session,
+    migrate,
+    run_lock,
+    scalar,
+    sequence_set,
+    server_version,
+)
+from bench.report import (
+    keep_db_options,
+    parser_make,
+    results_finish,
+    run_as_script,
+    run_meta,
+    size_options,
+)
 
 TARGET_SECONDS = 2.0
 REPEAT = 3
@@ -165,87 +179,26 @@ CASES = [
 # --- Data ------------------------------------------------------------------------------------
 
 
-def _pick(array: str, random_expr: str) -> str:
-    """SQL for one element of a text[] parameter, chosen by a random() in [0, 1)."""
-    return (
-        f"(%({array})s::text[])[1 + floor({random_expr} * cardinality(%({array})s::text[]))::int]"
-    )
-
-
-EVENTS_SQL = f"""
-INSERT INTO events_event (message_id, type, name, profile_id, user_id, anonymous_id,
-                          timestamp, received_at, properties, context)
-SELECT 'e' || g,
-       CASE WHEN k < 0.70 OR k >= 0.92 THEN 'track' WHEN k < 0.90 THEN 'page' ELSE 'identify' END,
-       CASE WHEN k < 0.45 THEN 'Product Viewed'
-            WHEN k < 0.57 THEN 'Product Added'
-            WHEN k < 0.60 THEN 'Product Removed'
-            WHEN k < 0.65 THEN 'Checkout Started'
-            WHEN k < 0.70 THEN 'Order Completed'
-            WHEN k < 0.90 THEN {_pick("pages", "v")}
-            WHEN k < 0.92 THEN ''
-            ELSE 'Cart Viewed' END,
-       pid,
-       CASE WHEN pid IS NULL THEN '' ELSE 'C' || lpad(pid::text, 7, '0') END,
-       'v' || coalesce(pid, g %% %(profiles)s + %(profiles)s),
-       at,
-       at + interval '2 seconds',
-       CASE WHEN k < 0.65 OR k >= 0.92 THEN jsonb_build_object(
-                'product_id', 'P' || (10000 + floor(v * 400)::int),
-                'category', {_pick("categories", "c")},
-                'price', round((4.95 + v * 185)::numeric, 2),
-                'currency', 'EUR')
-            WHEN k < 0.70 THEN jsonb_build_object(
-                'order_id', 'O' || g,
-                'total', round((15 + v * v * 400)::numeric, 2),
-                'currency', 'EUR',
-                'products', jsonb_build_array(jsonb_build_object(
-                    'product_id', 'P' || (10000 + floor(c * 400)::int),
-                    'category', {_pick("categories", "c")})))
-            WHEN k < 0.90 THEN jsonb_build_object('path', '/' || floor(v * 50)::int)
-            ELSE jsonb_build_object('email', 'klant' || coalesce(pid, 0) || '@example.com') END,
-       (%(contexts)s::jsonb[])[1 + floor(c * cardinality(%(contexts)s::jsonb[]))::int]
-FROM (
-    SELECT g, random() AS k, random() AS c, random() AS v,
-           CASE WHEN random() < 0.9
-                -- uneven: some customers are far busier; the multiplication scrambles ids
-                THEN 1 + (floor(%(profiles)s * random() ^ 2)::bigint * 7919) %% %(profiles)s
-           END AS pid,
-           -- stored in the order they happened, as the API appends them; more recent
-           -- months busier (the age of the g-th of n events is (1 - g/n)^1.5 * 730 days)
-           %(now)s - ((1 - (g - random()) / %(events)s) ^ 1.5) * interval '730 days' AS at
-    FROM generate_series(1, %(events)s) AS g
-) AS r
-"""
-
-PROFILES_SQL = f"""
-INSERT INTO profiles_profile (
-    id, created_at, updated_at, user_id, email, first_name, last_name, birth_date, phone,
-    street, house_number, postal_code, city, country, language, timezone, lifecycle_stage,
-    acquisition_source, order_count, total_spent, first_order_at, last_order_at,
-    last_seen_at, custom_attributes, public_id, erased_at)
+PROFILES_SQL = f"""{PROFILES_INSERT}
 SELECT g,
        created, created,
-       'C' || lpad(g::text, 7, '0'),
-       'klant' || g || '@' || {_pick("domains", "r1")},
-       {_pick("first_names", "r2")},
-       {_pick("last_names", "r3")},
+       {user_id_sql("g")},
+       'klant' || g || '@' || {pick("domains", "r1")},
+       {pick("first_names", "r2")},
+       {pick("last_names", "r3")},
        CASE WHEN r1 < 0.7 THEN date '1945-01-01' + floor(r4 * 21000)::int END,
        CASE WHEN r2 < 0.6 THEN '06-' || (10000000 + floor(r5 * 89999999))::int ELSE '' END,
-       {_pick("streets", "r5")},
+       {pick("streets", "r5")},
        (1 + floor(r6 * 200)::int)::text,
        (1000 + floor(r6 * 8999)::int)::text || ' ' || chr(65 + floor(r3 * 20)::int) || 'B',
-       {_pick("cities", "r4 * r4")},
+       {pick("cities", "r4 * r4")},
        CASE WHEN r5 < 0.9 THEN 'NL' WHEN r5 < 0.97 THEN 'BE' ELSE 'DE' END,
        CASE WHEN r6 < 0.9 THEN 'nl' ELSE 'en' END,
        'Europe/Amsterdam',
-       CASE WHEN o.n IS NULL THEN 'prospect'
-            WHEN o.last_at < %(now)s - interval '365 days' THEN 'churned'
-            WHEN o.last_at < %(now)s - interval '180 days' THEN 'lapsed'
-            ELSE 'customer' END,
+       {LIFECYCLE_STAGE_SQL},
        CASE WHEN r3 < 0.3 THEN 'newsletter' WHEN r3 < 0.5 THEN 'google' ELSE '' END,
        coalesce(o.n, 0), coalesce(o.total, 0), o.first_at, o.last_at, s.last_seen,
-       CASE WHEN r4 < 0.5 THEN jsonb_build_object('loyalty_tier', {_pick("tiers", "r2")})
+       CASE WHEN r4 < 0.5 THEN jsonb_build_object('loyalty_tier', {pick("tiers", "r2")})
             ELSE '{{}}'::jsonb END,
        gen_random_uuid(),
        CASE WHEN g %% 1000 = 0 THEN %(now)s - interval '30 days' END
@@ -254,12 +207,7 @@ FROM (
            random() AS r6, %(now)s - random() * interval '1500 days' AS created
     FROM generate_series(1, %(profiles)s) AS g
 ) AS r
-LEFT JOIN (
-    SELECT profile_id, count(*) AS n, sum((properties ->> 'total')::numeric) AS total,
-           min(timestamp) AS first_at, max(timestamp) AS last_at
-    FROM events_event WHERE name = 'Order Completed' AND profile_id IS NOT NULL
-    GROUP BY profile_id
-) AS o ON o.profile_id = r.g
+{ORDER_FIGURES_JOIN}
 LEFT JOIN (
     SELECT profile_id, max(timestamp) AS last_seen FROM events_event
     WHERE profile_id IS NOT NULL GROUP BY profile_id
@@ -301,120 +249,43 @@ FROM generate_series(1, %(profiles)s) AS g WHERE (g * 13) %% 100 = 3;
 """
 
 
-def _context_values() -> list[str]:
-    agents = [
-        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Mobile/15E148",
-        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0 Safari/537.36",
-        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) Version/17.4 Safari/605.1.15",
-        "Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/124.0 Mobile Safari/537.36",
-    ]
-    return [
-        json.dumps(
-            {
-                "library": {"name": "analytics.js", "version": "next-1.70.0"},
-                "locale": "nl-NL",
-                "userAgent": agent,
-            }
-        )
-        for agent in agents
-    ]
-
-
-@dataclass
-class Saved:
-    """A table's indexes and constraints, dropped for the load and rebuilt after it."""
-
-    table: str
-    indexes: list[tuple[str, str]]  # (name, CREATE INDEX …) not backing a constraint
-    constraints: list[tuple[str, str]]  # (name, definition) of unique and foreign keys
-
-
-def indexes_drop(cursor: Any, table: str) -> Saved:
-    cursor.execute(
-        """SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-           WHERE conrelid = %s::regclass AND contype IN ('u', 'f') ORDER BY conname""",
-        [table],
-    )
-    constraints = list(cursor.fetchall())
-    for name, _definition in constraints:
-        cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    cursor.execute(
-        """SELECT i.indexname, i.indexdef FROM pg_indexes i
-           WHERE i.tablename = %s AND NOT EXISTS (
-               SELECT 1 FROM pg_constraint c WHERE c.conindid = (quote_ident(i.indexname))::regclass)
-           ORDER BY i.indexname""",
-        [table],
-    )
-    indexes = list(cursor.fetchall())
-    for name, _definition in indexes:
-        cursor.execute(f'DROP INDEX "{name}"')
-    return Saved(table, indexes, constraints)
-
-
-def indexes_restore(cursor: Any, saved: Saved) -> None:
-    for _name, definition in saved.indexes:
-        cursor.execute(definition)
-    for name, definition in saved.constraints:
-        cursor.execute(f'ALTER TABLE {saved.table} ADD CONSTRAINT "{name}" {definition}')
+USER_AGENTS = [
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Mobile/15E148",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) Version/17.4 Safari/605.1.15",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/124.0 Mobile Safari/537.36",
+]
 
 
 def data_generate(url: str, *, profiles: int, events: int) -> dict[str, float]:
     """Load the data with SQL; returns seconds per step."""
     import psycopg
 
-    steps: dict[str, float] = {}
-
-    def step(name: str, start: float) -> None:
-        steps[name] = round(time.perf_counter() - start, 1)
-        print(f"  {name}: {steps[name]:.1f} s", file=sys.stderr)
-
     params = {
-        "profiles": profiles,
-        "events": events,
-        "now": NOW,
+        **sql_params(
+            profiles=profiles,
+            events=events,
+            now=NOW,
+            contexts=context_values(USER_AGENTS, locale="nl-NL"),
+        ),
         "today": NOW.date(),
-        "pages": ["Home", "Sale", "Nieuw binnen", "Zoeken", "Categorie", "Klantenservice"],
-        "categories": CATEGORIES,
-        "contexts": _context_values(),
-        "domains": DOMAINS,
-        "first_names": FIRST_NAMES,
-        "last_names": LAST_NAMES,
-        "streets": STREETS,
-        "cities": CITIES["NL"],
         "tiers": TIERS,
     }
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cursor:
-        # Session settings for the load only; the counts run with the server's own.
-        cursor.execute("SET synchronous_commit = off")
-        cursor.execute("SET maintenance_work_mem = '1GB'")
-        cursor.execute("SET work_mem = '256MB'")
+        load_session(cursor)
         cursor.execute("SELECT setseed(0.42)")
         topics = dict(cursor.execute("SELECT key, id FROM consent_topic").fetchall())
         params.update(newsletter=topics["newsletter"], service=topics["service"])
-        saved = [indexes_drop(cursor, table) for table in LOADED_TABLES]
-
-        start = time.perf_counter()
-        cursor.execute(EVENTS_SQL, params)
-        step(f"{events:,} events", start)
-        start = time.perf_counter()
-        cursor.execute(PROFILES_SQL, params)
-        cursor.execute(
-            "SELECT setval(pg_get_serial_sequence('profiles_profile', 'id'), %s)", [profiles]
-        )
-        step(f"{profiles:,} profiles (value figures from their events)", start)
-        start = time.perf_counter()
-        for statement in CONSENT_SQL.split(";"):
-            if statement.strip():
-                cursor.execute(statement, params)
-        step("permissions, suppressions, contact preferences", start)
-        start = time.perf_counter()
-        for table in reversed(saved):  # the profiles' keys before the events' foreign key
-            indexes_restore(cursor, table)
-        step("indexes and constraints rebuilt", start)
-        start = time.perf_counter()
-        for table in LOADED_TABLES:
-            cursor.execute(f"VACUUM (ANALYZE) {table}")
-        step("VACUUM ANALYZE", start)
+        with bulk_load(cursor, LOADED_TABLES) as steps:
+            cursor.execute(EVENTS_SQL, params)
+            steps.done(f"{events:,} events")
+            cursor.execute(PROFILES_SQL, params)
+            sequence_set(cursor, "profiles_profile", profiles)
+            steps.done(f"{profiles:,} profiles (value figures from their events)")
+            for statement in CONSENT_SQL.split(";"):
+                if statement.strip():
+                    cursor.execute(statement, params)
+            steps.done("permissions, suppressions, contact preferences")
     return steps
 
 
@@ -463,15 +334,6 @@ class SqlCapture:
         return execute(sql, params, many, context)
 
 
-def explain(sql: str, params: Any, *, analyze: bool) -> str:
-    from django.db import connection
-
-    options = "ANALYZE, BUFFERS" if analyze else "COSTS"
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN ({options}) {sql}", params)
-        return "\n".join(row[0] for row in cursor.fetchall())
-
-
 def _statement_timeout(seconds: float) -> None:
     from django.db import connection
 
@@ -492,19 +354,6 @@ def check_count(sql: str) -> int:
 
 
 # --- Output ---------------------------------------------------------------------------------
-
-
-def django_setup(url: str) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
-    os.environ["DATABASE_URL"] = url
-    os.environ["DEBUG"] = "false"
-    os.environ["SECRET_KEY"] = "bench-secret-key-not-for-production"  # noqa: S105
-    os.environ["ENV_FILE"] = ""  # a developer's var/dev.env must not change the figures
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def table_print(meta: dict[str, Any], figures: list[dict[str, Any]], baseline: float) -> None:
@@ -540,21 +389,12 @@ def table_print(meta: dict[str, Any], figures: list[dict[str, Any]], baseline: f
     print(f"Target: every count under {TARGET_SECONDS:.0f} s: {verdict}.")
 
 
-def _git_commit() -> str:
-    from bench.ingest import _git_commit as commit
-
-    return commit()
-
-
 # --- Main -------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench selections", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--profiles", type=int, default=1_000_000, help="profiles (1,000,000)")
-    parser.add_argument("--events", type=int, default=10_000_000, help="events (10,000,000)")
+    parser = parser_make("selections", __doc__)
+    size_options(parser)
     parser.add_argument(
         "--timeout", type=float, default=120.0, help="seconds before a count is given up (120)"
     )
@@ -563,54 +403,36 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="EXPLAIN (ANALYZE, BUFFERS) every selection, not only those over the target",
     )
-    parser.add_argument("--keep-db", action="store_true", help="keep the benchmark database")
-    parser.add_argument(
-        "--reuse-db",
-        action="store_true",
-        help="use the database a --keep-db run left (no new data; for trying indexes)",
+    keep_db_options(
+        parser, reuse_help="use the database a --keep-db run left (no new data; for trying indexes)"
     )
     args = parser.parse_args(argv)
 
-    url, note = database_url()
-    if note:
-        print(note)
-    parts = urlsplit(url)
-    url = urlunsplit(parts._replace(path=f"{parts.path}_selections"))
-    name = urlsplit(url).path.lstrip("/")
+    url = database_url("_selections")
     lock = run_lock(url)  # noqa: F841 - held until the process ends
     steps: dict[str, float] = {}
-    if not args.reuse_db:
-        print(f"Creating a fresh database {name!r} and migrating …", file=sys.stderr)
-        database_recreate(url)
     failures: list[str] = []
     figures: list[dict[str, Any]] = []
-    try:
+    with database_fresh(url, keep=args.keep_db, reuse=args.reuse_db):
         django_setup(url)
-        from django.core.management import call_command
         from django.db import connection
 
         from profiles.selections import selection_profiles
 
         if not args.reuse_db:
-            call_command("migrate", verbosity=0, interactive=False)
+            migrate()
             print(
                 f"Generating {args.profiles:,} profiles and {args.events:,} events …",
                 file=sys.stderr,
             )
             steps = data_generate(url, profiles=args.profiles, events=args.events)
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            server = cursor.fetchone()[0]  # type: ignore[index]
-            cursor.execute("SELECT count(*) FROM profiles_profile")
-            profiles = cursor.fetchone()[0]  # type: ignore[index]
-            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'events_event'")
-            events = cursor.fetchone()[0]  # type: ignore[index]
+        server = server_version()
+        profiles = scalar("SELECT count(*) FROM profiles_profile")
+        events = scalar("SELECT reltuples::bigint FROM pg_class WHERE relname = 'events_event'")
         _statement_timeout(args.timeout)
 
         def count_star() -> int:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM profiles_profile")
-                return int(cursor.fetchone()[0])  # type: ignore[index]
+            return int(scalar("SELECT count(*) FROM profiles_profile"))
 
         print("baseline: count(*) …", file=sys.stderr)
         base = _timed(count_star, repeat=REPEAT)
@@ -651,26 +473,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"the hand-written query {expected:,}"
                 )
             figures.append(figure)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep_db:
-            database_recreate(url, drop_only=True)
-
-    import django
 
     meta = {
         "profiles": profiles,
         "events": events,
         "now": NOW.isoformat(),
-        "postgresql": server.split()[0],
-        "python": platform.python_version(),
-        "django": django.get_version(),
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "git": _git_commit(),
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "postgresql": server,
+        **run_meta(),
         "target_seconds": TARGET_SECONDS,
         "timeout": args.timeout,
         "generation_seconds": steps,
@@ -693,6 +502,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
-    sys.exit(130)
+    run_as_script(main)

@@ -26,7 +26,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import random
 import resource
 import smtplib
@@ -36,19 +35,41 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit, urlunsplit
 
-from bench.import_profiles import (
+from bench.data import (
     DOMAINS,
     FIRST_NAMES,
     LAST_NAMES,
-    Statements,
-    database_recreate,
+    LEDGER_COPY,
+    customer_email,
+    customer_email_sql,
+    ledger_ip,
+    user_id_sql,
+)
+from bench.db import (
+    database_fresh,
     database_url,
     django_setup,
+    free_port,
+    measure,
+    migrate,
+    run_lock,
+    sequence_set,
+    server_version,
+    vacuum_analyze,
 )
-from bench.ingest import _free_port, _git_commit, _top, run_lock
-from bench.report import RESULTS, ROOT, results_finish, run_as_script
+from bench.report import (
+    RESULTS,
+    ROOT,
+    cumulative_seconds,
+    keep_db_options,
+    loadavg,
+    parser_make,
+    results_finish,
+    run_as_script,
+    run_meta,
+    top,
+)
 
 TARGET_MAILS_PER_SECOND = 200.0
 # Cohort i runs at BASE + i × 2 days (12:00 UTC: 13:00 in Amsterdam, inside the send
@@ -114,6 +135,12 @@ class SmtpServer:
     def reset(self) -> None:
         self.ask("reset")
 
+    def __enter__(self) -> "SmtpServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             self.ask("quit")
@@ -125,7 +152,7 @@ class SmtpServer:
 
 
 def smtp_start() -> SmtpServer:
-    port = _free_port()
+    port = free_port()
     RESULTS.mkdir(exist_ok=True)
     log = (RESULTS / "sending-smtp.log").open("w")
     process = subprocess.Popen(  # noqa: S603 - our own code
@@ -157,18 +184,18 @@ class Cohort:
         return range(self.first_id, self.first_id + self.size)
 
 
-PROFILES_SQL = """
+PROFILES_SQL = f"""
 INSERT INTO profiles_profile (
     id, created_at, updated_at, user_id, email, first_name, last_name, phone, street,
     house_number, postal_code, city, country, language, timezone, lifecycle_stage,
     acquisition_source, order_count, total_spent, custom_attributes, public_id)
-SELECT g, %(created)s, %(created)s, 'C' || lpad(g::text, 7, '0'),
-       'klant' || g || '@' || (%(domains)s::text[])[1 + g %% cardinality(%(domains)s::text[])],
+SELECT g, %(created)s, %(created)s, {user_id_sql("g")},
+       {customer_email_sql("g")},
        (%(first_names)s::text[])[1 + (g * 7) %% cardinality(%(first_names)s::text[])],
        (%(last_names)s::text[])[1 + (g * 13) %% cardinality(%(last_names)s::text[])],
        '', 'Kerkstraat', (1 + g %% 200)::text, '1234 AB', 'Utrecht', 'NL',
        CASE WHEN g %% 10 = 0 THEN 'en' ELSE 'nl' END, 'Europe/Amsterdam', 'prospect', '',
-       0, 0, '{}'::jsonb, gen_random_uuid()
+       0, 0, '{{}}'::jsonb, gen_random_uuid()
 FROM generate_series(1, %(profiles)s) AS g
 """
 
@@ -203,9 +230,7 @@ def data_generate(url: str, cohorts: list[Cohort], background: int, seed: int) -
                 "last_names": LAST_NAMES,
             },
         )
-        cursor.execute(
-            "SELECT setval(pg_get_serial_sequence('profiles_profile', 'id'), %s)", [total]
-        )
+        sequence_set(cursor, "profiles_profile", total)
         cursor.execute(
             BACKGROUND_CONSENT_SQL,
             {
@@ -217,16 +242,12 @@ def data_generate(url: str, cohorts: list[Cohort], background: int, seed: int) -
             },
         )
         states = []
-        with cursor.copy(
-            "COPY consent_consentevent (profile_id, topic_id, action, occurred_at, source, email,"
-            " ip, user_agent, note, consent_text_id) FROM STDIN"
-        ) as copy:
+        with cursor.copy(LEDGER_COPY) as copy:
             for cohort in cohorts:
                 for pid in cohort.ids:
                     confirmed = cohort.now - dt.timedelta(minutes=rng.randint(10, 20 * 60))
                     asked = confirmed - dt.timedelta(minutes=rng.randint(1, 60))
-                    email = f"klant{pid}@{DOMAINS[pid % len(DOMAINS)]}"
-                    ip = f"84.{pid % 250}.{(pid // 250) % 250}.{1 + pid % 200}"
+                    email, ip = customer_email(pid), ledger_ip(pid)
                     for action, at in (("requested", asked), ("confirmed", confirmed)):
                         copy.write_row(
                             (pid, topic, action, at, "form", email, ip, "bench", "", text)
@@ -249,8 +270,7 @@ def data_generate(url: str, cohorts: list[Cohort], background: int, seed: int) -
         ) as copy:
             for state in states:
                 copy.write_row(state)
-        for table in ("profiles_profile", "consent_consentevent", "consent_consentstate"):
-            cursor.execute(f"VACUUM (ANALYZE) {table}")
+        vacuum_analyze(cursor, ("profiles_profile", "consent_consentevent", "consent_consentstate"))
 
 
 # --- The worker (a child process per run) ---------------------------------------------------
@@ -290,12 +310,7 @@ def breakdown(stats: Any) -> list[dict[str, Any]]:
     total = stats.total_tt
     rows = []
     for label, path, func in BREAKDOWN:
-        seconds = sum(
-            ct
-            for (file, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items()
-            if file.endswith(path)
-            and (name == func or (func.startswith("<") and name.startswith(func)))
-        )
+        seconds = cumulative_seconds(stats, path, func)
         rows.append(
             {
                 "what": label,
@@ -315,26 +330,12 @@ def worker(now: dt.datetime, profile_to: Path | None) -> dict[str, Any]:
 
     connection.ensure_connection()
     rss_start = _rss_kb()
-    statements = Statements()
-    profiler = None
-    if profile_to:
-        import cProfile
-
-        profiler = cProfile.Profile()
-    with connection.execute_wrapper(statements):
-        start = time.perf_counter()
-        cpu_start = time.process_time()
-        if profiler:
-            profiler.enable()
-        counts = sends_send_due(now=now)
-        if profiler:
-            profiler.disable()
-        cpu = time.process_time() - cpu_start
-        seconds = time.perf_counter() - start
+    run = measure(lambda: sends_send_due(now=now), profile=bool(profile_to))
+    statements = run.statements
     result: dict[str, Any] = {
-        "seconds": seconds,
-        "cpu_seconds": cpu,
-        "counts": counts,
+        "seconds": run.seconds,
+        "cpu_seconds": run.cpu_seconds,
+        "counts": run.result,
         "rss_start_kb": rss_start,
         "rss_end_kb": _rss_kb(),
         "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
@@ -342,14 +343,14 @@ def worker(now: dt.datetime, profile_to: Path | None) -> dict[str, Any]:
         "statements_by_kind": dict(statements.by_kind),
         "execute_seconds": statements.seconds,
     }
-    if profiler and profile_to:
+    if run.profiler and profile_to:
         import pstats
 
         profile_to.parent.mkdir(exist_ok=True)
-        profiler.dump_stats(profile_to)
-        stats = pstats.Stats(profiler)
-        result["top_tottime"] = _top(stats, "tottime", 30)
-        result["top_cumulative"] = _top(stats, "cumulative", 80)
+        run.profiler.dump_stats(profile_to)
+        stats = pstats.Stats(run.profiler)
+        result["top_tottime"] = top(stats, "tottime", 30)
+        result["top_cumulative"] = top(stats, "cumulative", 80)
         result["breakdown"] = breakdown(stats)
     return result
 
@@ -534,9 +535,7 @@ def report_print(meta: dict[str, Any], results: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench sending", description=__doc__.split("\n\n")[0]
-    )
+    parser = parser_make("sending", __doc__)
     parser.add_argument(
         "--mails", type=int, default=5_000, help="mails in the measured run (5,000)"
     )
@@ -556,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         "--profile-mails", type=int, default=1_000, help="mails in the profiled run"
     )
     parser.add_argument("--seed", type=int, default=20251123)
-    parser.add_argument("--keep-db", action="store_true", help="keep the benchmark database")
+    keep_db_options(parser)
     parser.add_argument(
         "--worker", help=argparse.SUPPRESS
     )  # internal: run one worker at this clock
@@ -572,12 +571,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, default=str))
         return 0
 
-    url, note = database_url()
-    if note:
-        print(note)
-    parts = urlsplit(url)
-    url = urlunsplit(parts._replace(path=f"{parts.path}_sending"))
-    name = urlsplit(url).path.lstrip("/")
+    url = database_url("_sending")
     lock = run_lock(url)  # noqa: F841 - held until the process ends
     sizes = [("small", args.small_mails), ("main", args.mails), ("profiled", args.profile_mails)]
     cohorts, first = [], BACKGROUND_PROFILES + 1
@@ -587,31 +581,26 @@ def main(argv: list[str] | None = None) -> int:
     small, main_cohort, profiled = cohorts
 
     print("Starting the SMTP server …", file=sys.stderr)
-    server = smtp_start()
-    os.environ["EMAIL_URL"] = f"smtp://127.0.0.1:{server.port}"
-    os.environ["ANYMAIL_ESP"] = ""  # a developer's ESP must not get these mails
-    print(f"Creating a fresh database {name!r} and migrating …", file=sys.stderr)
-    database_recreate(url)
     failures: list[str] = []
     results: dict[str, Any] = {}
     runs: dict[str, dict[str, Any]] = {}
-    try:
+    with smtp_start() as server, database_fresh(url, keep=args.keep_db):
+        os.environ["EMAIL_URL"] = f"smtp://127.0.0.1:{server.port}"
+        os.environ["ANYMAIL_ESP"] = ""  # a developer's ESP must not get these mails
         django_setup(url)  # sets DATABASE_URL for the workers too
         from django.conf import settings
-        from django.core.management import call_command
-        from django.db import connection
 
         from campaigns.triggers import sends_schedule
 
         assert settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
-        call_command("migrate", verbosity=0, interactive=False)
+        migrate()
         print(
             f"Generating {BACKGROUND_PROFILES:,} background customers and cohorts of "
             f"{', '.join(f'{c.size:,}' for c in cohorts)} …",
             file=sys.stderr,
         )
         data_generate(url, cohorts, BACKGROUND_PROFILES, args.seed)
-        loadavg_before = [round(x, 2) for x in os.getloadavg()]
+        loadavg_before = loadavg()
 
         def engine(cohort: Cohort, profile_to: Path | None = None) -> dict[str, Any]:
             scheduled = sends_schedule(now=cohort.now)
@@ -692,31 +681,14 @@ def main(argv: list[str] | None = None) -> int:
                 "top_cumulative": p["top_cumulative"],
                 "breakdown": p["breakdown"],
             }
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            row = cursor.fetchone()
-            postgresql = str(row[0]).split()[0] if row else "?"
-    finally:
-        from django.db import connections
-
-        server.stop()
-        connections.close_all()
-        if not args.keep_db:
-            database_recreate(url, drop_only=True)
-
-    import django
+        postgresql = server_version()
 
     meta = {
         "postgresql": postgresql,
-        "python": platform.python_version(),
-        "django": django.get_version(),
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "git": _git_commit(),
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **run_meta(),
         "target_mails_per_second": TARGET_MAILS_PER_SECOND,
         "loadavg_before": loadavg_before,
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "loadavg_after": loadavg(),
         "background_profiles": BACKGROUND_PROFILES,
     }
     report_print(meta, results)
