@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdmin
 from profiles.admin import staff_user
 from profiles.models import Profile
 
@@ -189,22 +190,11 @@ class CampaignAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/campaigns/preview.html", context)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Send)
 class SendAdmin(ReadOnlyAdmin):
     """Why someone did (not) get a mail: every send with its status and reason."""
+
+    show_full_result_count = False
 
     list_display = ("due_at", "campaign", "profile", "status", "reason", "deferrals", "finished_at")
     list_filter = ("status", "reason", "campaign")
@@ -216,6 +206,7 @@ class SendAdmin(ReadOnlyAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
+    show_full_result_count = False
     list_display = (
         "sent_at",
         "campaign",

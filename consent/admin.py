@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdmin
 from profiles import registry
 from profiles.models import Profile
 from profiles.validation import email_normalise
@@ -132,7 +133,7 @@ class TopicAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(admin.ModelAdmin):
+class ConsentEventAdmin(ReadOnlyAdmin):
     """The ledger: to read and to prove. Nobody edits or deletes it, not even a superuser."""
 
     list_display = ("occurred_at", "profile", "topic", "action", "source", "ip", "text_version")
@@ -146,15 +147,6 @@ class ConsentEventAdmin(admin.ModelAdmin):
     @admin.display(description=_("text version"))
     def text_version(self, event: ConsentEvent) -> int | None:
         return event.consent_text.version if event.consent_text else None
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class SuppressionForm(forms.ModelForm):

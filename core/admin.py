@@ -16,6 +16,20 @@ admin.site.site_title = _("Klantbeeld")
 admin.site.index_title = _("Customers, consent and campaigns")
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record the admin only shows (a log, a ledger, a delivery): nobody adds, changes
+    or deletes one here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 def refusal_message(request: HttpRequest, exc: DomainError) -> None:
     """A refusal of the domain (core.errors) as the admin shows it: an error message at
     the top of the next page, in the marketer's words."""

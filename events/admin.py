@@ -16,6 +16,8 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdmin
+
 from .models import Event
 from .selectors import event_glance
 from .spec import COMMON_EVENTS
@@ -105,7 +107,7 @@ class KnownFilter(admin.SimpleListFilter):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdmin):
     """Read-only: events are facts the shop reported."""
 
     list_display = ("timestamp", "type", "name", "customer", "glance", "received_at")
@@ -131,15 +133,6 @@ class EventAdmin(admin.ModelAdmin):
         "properties_shown",
         "context_shown",
     )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("customer"))
     def customer(self, event: Event) -> str:

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdmin
 from core.spreadsheet import csv_stream
 from profiles.admin import staff_user
 from profiles.models import Profile, Selection
@@ -236,7 +237,7 @@ class AnswerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "survey", "profile", "answered")
     list_filter = ("survey",)
     search_fields = ("=profile__user_id",)
@@ -247,12 +248,3 @@ class InvitationAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description=_("answered"))
     def answered(self, invitation: Invitation) -> bool:
         return hasattr(invitation, "answer")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

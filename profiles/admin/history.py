@@ -3,12 +3,11 @@
 from typing import Any
 
 from django.contrib import admin
-from django.http import (
-    HttpRequest,
-)
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from core.admin import ReadOnlyAdmin
 
 from ..models import ProfileChange
 
@@ -34,7 +33,7 @@ def _shown(value: Any) -> str:
 
 
 @admin.register(ProfileChange)
-class ProfileChangeAdmin(admin.ModelAdmin):
+class ProfileChangeAdmin(ReadOnlyAdmin):
     list_display = ("changed_at", "profile", "source", "actor", "what_changed")
     list_filter = ("source", ("changed_at", admin.DateFieldListFilter))
     search_fields = ("=profile__user_id",)
@@ -52,15 +51,6 @@ class ProfileChangeAdmin(admin.ModelAdmin):
         "erased",
     )
     exclude = ("changes",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("what changed"))
     def what_changed(self, change: ProfileChange) -> str:
