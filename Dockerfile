@@ -18,8 +18,8 @@ RUN apt-get update \
 WORKDIR /app
 
 # The one build (deploy/build.sh), which `make e2e` runs too. Dependencies first, from
-# pyproject.toml alone, so a source change does not reinstall them.
-COPY pyproject.toml ./
+# the lock file alone, so a source change does not reinstall them.
+COPY requirements/production.txt requirements/
 COPY deploy/build.sh deploy/
 RUN deploy/build.sh /opt/venv deps
 

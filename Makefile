@@ -5,14 +5,16 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test e2e lint bench install clean-local messages
+.PHONY: run test e2e lint bench install lock clean-local messages
 
-# Create the virtual environment and install everything (again only when pyproject.toml changes).
-$(STAMP): pyproject.toml
+# Create the virtual environment and install everything from the lock file (again only
+# when it changes): the versions CI tests are the versions the image runs.
+$(STAMP): pyproject.toml requirements/dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Klantbeeld needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -50,6 +52,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The lock files, from pyproject.toml: the image's (production) and the developer's and
+# CI's (dev, held to the same versions). After changing a dependency: `make lock`; to take
+# newer releases within pyproject's ranges: `make lock UPGRADE=--upgrade`.
+LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 --python-platform linux $(UPGRADE)
+lock: $(STAMP)
+	$(LOCK) -o requirements/production.txt
+	$(LOCK) --extra dev -c requirements/production.txt -o requirements/dev.txt
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -4,8 +4,9 @@
 #
 #   deploy/build.sh VENV [deps|app|all]
 #
-#   deps  a virtual environment at VENV (made when missing) with the dependencies of
-#         pyproject.toml, no dev extras. Needs only pyproject.toml, so Docker caches it.
+#   deps  a virtual environment at VENV (made when missing) with the locked dependencies
+#         (requirements/production.txt: pinned, hash-checked, no dev extras). Needs only
+#         that file, so Docker caches the layer.
 #   app   Klantbeeld itself into that environment (editable: the code runs from this
 #         directory, where its templates, static files and translations are), compiled
 #         translations, and the static files collected under staticfiles/ with the
@@ -47,12 +48,9 @@ build_env() {
 deps() {
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" - >"$VENV/requirements.txt" <<'PY'
-import tomllib
-with open("pyproject.toml", "rb") as file:
-    print("\n".join(tomllib.load(file)["project"]["dependencies"]))
-PY
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$VENV/requirements.txt"
+  # Exactly the versions CI tested: the lock file, every file checked against its hash.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --require-hashes --no-deps -r requirements/production.txt
 }
 
 app() {
