@@ -8,6 +8,7 @@ on a missing secret.
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -248,10 +249,29 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_GIVE_UP_HOURS = env.int("WEBHOOK_GIVE_UP_HOURS", default=72)
 WEBHOOK_LOG_DAYS = env.int("WEBHOOK_LOG_DAYS", default=30)
 
+
 # --- Cache (rate limits, dashboard figures) --------------------------------------------
-if REDIS_URL:
+def _next_database(url: str) -> str:
+    """The same Redis server's next database: the cache never shares the broker's, where
+    clearing it (or evicting keys) would delete queued tasks."""
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0) + 1
+    if database > 15:
+        raise ImproperlyConfigured(
+            "REDIS_URL uses Redis database 15: set CACHE_REDIS_URL to another database."
+        )
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+CACHE_REDIS_URL = env.str("CACHE_REDIS_URL", default="") or (
+    _next_database(REDIS_URL) if REDIS_URL else ""
+)
+if CACHE_REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_REDIS_URL,
+        }
     }
 else:
     CACHES = {

@@ -4,7 +4,6 @@ SQLite and an in-memory broker (tests that need the real services skip themselve
 import os
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 os.environ.setdefault("ENV_FILE", "")
 os.environ.setdefault("DEBUG", "false")
@@ -34,17 +33,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 MEDIA_ROOT = Path(VAR_DIR) / "media"
-if REDIS_URL:
-    # The tests clear the cache (a FLUSHDB): keep it off the broker's database.
-    _url = urlsplit(REDIS_URL)
-    _db = int(_url.path.strip("/") or 0)
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": urlunsplit(_url._replace(path=f"/{_db + 1}")),
-        }
-    }
-else:
+if not REDIS_URL:  # with Redis, base puts the cache on the database after the broker's
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
