@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .apikeys import api_key_create
 from .errors import DomainError
-from .models import ApiKey
+from .models import ApiKey, KeptTask
 
 admin.site.site_header = _("Klantbeeld")
 admin.site.site_title = _("Klantbeeld")
@@ -60,3 +60,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         count = queryset.filter(revoked_at=None).update(revoked_at=timezone.now())
         messages.info(request, gettext("%(count)d keys revoked.") % {"count": count})
+
+
+@admin.register(KeptTask)
+class KeptTaskAdmin(ReadOnlyAdmin):
+    """What waits for the broker (Redis) to come back: queued again every minute."""
+
+    list_display = ("name", "kept_at")

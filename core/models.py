@@ -38,3 +38,21 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind}, {self.prefix}…)"
+
+
+class KeptTask(models.Model):
+    """A task the broker could not take when it was queued (Redis down): kept here, in
+    the database that committed the work, and queued again by the periodic job
+    "requeue-tasks" once the broker is back (core.queue)."""
+
+    name = models.CharField(_("task"), max_length=200)
+    args = models.JSONField(_("arguments"), default=list)
+    kept_at = models.DateTimeField(_("kept since"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("task waiting for the broker")
+        verbose_name_plural = _("tasks waiting for the broker")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name

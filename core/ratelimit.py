@@ -8,12 +8,19 @@ anyone could recompute from a list of addresses or the 2^32 IPv4 addresses.
 """
 
 import ipaddress
+import logging
 import time
 
+import redis.exceptions
 from django.core.cache import cache
 from django.utils.crypto import salted_hmac
 
 from .errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+# What Django's Redis cache raises when Redis is down or restarting.
+CACHE_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 # An IPv6 subscriber gets a whole /64 and picks addresses in it at will.
 IPV6_PREFIX = 64
@@ -34,9 +41,22 @@ def ip_bucket(ip: str | None) -> str:
 
 
 def rate_limit_hit(key: str, *, limit: int, window: int) -> bool:
-    """Count one attempt for `key`; True when this attempt is over `limit` per `window` s."""
+    """Count one attempt for `key`; True when this attempt is over `limit` per `window` s.
+
+    When the cache cannot be reached the attempt is let through (and the log says so): a
+    sign-up page must not fail because Redis is away."""
     digest = salted_hmac("klantbeeld.ratelimit", key, algorithm="sha256").hexdigest()[:32]
     bucket = f"rl:{digest}:{int(time.time() // window)}"
+    try:
+        return _count(bucket, limit=limit, window=window)
+    except CACHE_DOWN as exc:
+        logger.warning(
+            "rate limit not checked: the cache cannot be reached (%s)", type(exc).__name__
+        )
+        return False
+
+
+def _count(bucket: str, *, limit: int, window: int) -> bool:
     if cache.add(bucket, 1, timeout=window + 1):
         return limit < 1
     try:

@@ -15,7 +15,7 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from core.queue import task_queue
+from core.queue import BROKER_DOWN, task_keep, task_queue
 
 from . import rollups
 
@@ -69,7 +69,14 @@ def rollups_request(profile_ids: list[int]) -> None:
     pipe = _redis().pipeline(transaction=False)
     pipe.sadd(waiting, *profile_ids)
     pipe.set(queued, 1, nx=True, ex=600)
-    _added, first = pipe.execute()
+    try:
+        _added, first = pipe.execute()
+    except BROKER_DOWN as exc:
+        # Redis is away: the request is kept in PostgreSQL, and the periodic job queues
+        # the refresh once Redis is back. A lost request would leave the customer's
+        # figures wrong until their next event.
+        task_keep("events.tasks.rollups_refresh", profile_ids, reason=type(exc).__name__)
+        return
     if first:  # no drain queued that has not started yet: queue one
         task_queue("events.tasks.rollups_drain", on_commit=False)
 

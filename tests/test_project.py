@@ -78,7 +78,7 @@ def test_with_redis_the_cache_is_shared_between_web_and_worker_processes(setting
 
     cache.set("klantbeeld-test:shared", "seen by the other process", 60)
     code = "from django.core.cache import cache; print(cache.get('klantbeeld-test:shared'))"
-    location = settings.CACHES["default"]["LOCATION"]
-    other = run_django(code, DEBUG="true", REDIS_URL=location)
+    # The other process is configured as every process is: the same REDIS_URL.
+    other = run_django(code, DEBUG="true", REDIS_URL=settings.REDIS_URL)
     assert other.returncode == 0, other.stderr
     assert other.stdout.strip() == "seen by the other process"

@@ -223,6 +223,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=600)
 
 PERIODIC_JOBS = {
+    # Tasks the broker could not take when they were queued (core/queue.py), again.
+    "requeue-tasks": 60,
     # The campaign scheduler: triggers → sends → mail (campaigns/scheduler.py).
     "campaigns": 60,
     # Outgoing webhooks: retries of what the receiver did not take yet.

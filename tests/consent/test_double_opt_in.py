@@ -207,9 +207,9 @@ def test_no_secret_travels_through_the_task_queue(
 
     queued: list[tuple] = []
     for task in (tasks.send_opt_in_mail, profile_tasks.send_email_change_mail):
-        original = task.delay_on_commit
+        original = task.delay
         monkeypatch.setattr(
-            task, "delay_on_commit", lambda *args, _o=original: (queued.append(args), _o(*args))
+            task, "delay", lambda *args, _o=original: (queued.append(args), _o(*args))
         )
     with django_capture_on_commit_callbacks(execute=True):
         outcome = subscription_request(
