@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A database that is away answers the APIs' calls with their JSON 503.
+    "core.middleware.ApiUnavailable",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -86,3 +86,40 @@ def test_a_customer_page_refusing_too_many_attempts_says_when_to_come_back():
             )
     assert response.status_code == 429
     assert response["Retry-After"] == "3600"
+
+
+def _database_away(*args, **kwargs):
+    from django.db import OperationalError
+
+    raise OperationalError("server closed the connection unexpectedly")
+
+
+def test_the_event_api_answers_a_database_that_is_away_with_json_503_and_retry_after(
+    client, monkeypatch
+):
+    from events import views
+
+    key = api_key_create(name="webshop", kind="write")[1]
+    monkeypatch.setattr(views, "events_ingest", _database_away)
+    response = client.post(
+        "/api/v1/batch",
+        json.dumps({"batch": [{"type": "track", "userId": "u1", "event": "Product Viewed"}]}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{key}:".encode()).decode(),
+    )
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/json"
+    assert response["Retry-After"] == "30"
+    assert (response.json()["error"], response.json()["success"]) == ("unavailable", False)
+
+
+def test_the_management_api_answers_a_database_that_is_away_with_json_503(client, monkeypatch):
+    from profiles import api
+
+    token = api_key_create(name="backend", kind="admin")[1]
+    monkeypatch.setattr(api, "profile_as_dict", _database_away)
+    from tests.factories import ProfileFactory
+
+    ProfileFactory(user_id="u1")
+    response = client.get("/api/v1/profiles/u1", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert (response.status_code, response.json()["error"]) == (503, "unavailable")
