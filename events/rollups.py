@@ -47,11 +47,17 @@ PRODUCT_KEYS = (
 )
 
 
+# What one order can be worth here: beyond it (or not a number at all: "NaN", "Infinity",
+# "veel") an amount counts as 0, so that one odd order never stops a customer's roll-up.
+MAX_AMOUNT = Decimal("1e9")
+
+
 def _money(value: Any) -> Decimal:
     try:
-        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+        amount = Decimal(str(value)) if value not in (None, "") else Decimal(0)
     except InvalidOperation:
         return Decimal(0)
+    return amount if amount.is_finite() and abs(amount) < MAX_AMOUNT else Decimal(0)
 
 
 def order_total(properties: dict[str, Any]) -> Decimal:
@@ -59,10 +65,11 @@ def order_total(properties: dict[str, Any]) -> Decimal:
     for key in ("total", "revenue", "value"):
         if properties.get(key) not in (None, ""):
             return _money(properties[key])
-    return sum(
+    lines = sum(
         (_money(p.get("price")) * _money(p.get("quantity") or 1) for p in _products(properties)),
         Decimal(0),
     )
+    return lines if lines < MAX_AMOUNT else Decimal(0)
 
 
 def _products(properties: dict[str, Any]) -> list[dict[str, Any]]:

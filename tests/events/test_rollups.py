@@ -85,6 +85,20 @@ def test_the_same_order_reported_twice_counts_once(ingest, customer):
     assert (fresh(customer).order_count, fresh(customer).total_spent) == (1, Decimal(40))
 
 
+@pytest.mark.parametrize("odd", ["NaN", "nan", "Infinity", "-Infinity", "sNaN", "1e999999", "veel"])
+def test_an_order_total_that_is_no_amount_counts_as_nothing_and_never_stops_the_roll_up(
+    ingest, customer, odd
+):
+    """A total sent as the string "NaN" (JSON's NaN itself is refused at the door) must
+    not freeze the customer's figures: the order counts, its worth is 0, later orders add up."""
+    ingest(order(at=days_ago(5), total=odd))
+    huge_lines = [{"product_id": "x", "price": "99999999", "quantity": 99999999}]
+    ingest(order(at=days_ago(4), total=None, products=huge_lines))
+    ingest(order(at=days_ago(2), total="12.50"))
+    profile = fresh(customer)
+    assert (profile.order_count, profile.total_spent) == (3, Decimal("12.50"))
+
+
 def test_the_open_basket_is_what_was_added_since_the_last_order(ingest, customer):
     def basket(event, sku, at):
         return {
