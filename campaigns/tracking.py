@@ -31,6 +31,7 @@ from consent.models import Source, Status, SuppressionReason
 from consent.selectors import address_hash, state_get
 from consent.services import consent_withdraw, profile_lock, suppression_add
 from profiles.models import Profile
+from profiles.validation import email_canonical
 
 from .models import Delivery
 
@@ -94,7 +95,7 @@ def _delivery_find(
     """The delivery the event is about: by ESP message id, else by our send id, else the
     latest mail to the customer with that address. Without a delivery, the customer with
     that address (a bounce or complaint still applies to them)."""
-    address = recipient.strip().lower()
+    address = email_canonical(recipient)
     deliveries = Delivery.objects.select_related("profile", "campaign__topic")
     if message_id:
         found = list(deliveries.filter(message_id__in={message_id, f"<{message_id}>"})[:10])

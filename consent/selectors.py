@@ -13,6 +13,7 @@ from django.db.models import Q, QuerySet
 from core.clock import customer_local
 from profiles.models import Profile
 from profiles.registry import TimelineItem
+from profiles.validation import email_canonical
 
 from .models import (
     Basis,
@@ -215,9 +216,10 @@ def consent_timeline(profile: Profile, limit: int) -> list[Any]:
 
 
 def address_hash(email: str) -> str:
-    """The keyed hash (HMAC-SHA256) by which suppression knows an address."""
+    """The keyed hash (HMAC-SHA256) by which suppression knows an address, of its one
+    spelling (profiles.validation.email_canonical)."""
     key = settings.SUPPRESSION_HASH_KEY.encode()
-    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, email_canonical(email).encode(), hashlib.sha256).hexdigest()
 
 
 def suppressions_active(profile: Profile) -> QuerySet[Suppression]:

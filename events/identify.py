@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 
 from profiles.models import ChangeSource, Profile
 from profiles.services import OWN_KEY_PREFIX, profile_create, profile_rekey, profile_update
-from profiles.validation import language_normalise, timezone_validate
+from profiles.validation import email_canonical, language_normalise, timezone_validate
 
 from .customers import Owner
 from .models import Event
@@ -98,7 +98,7 @@ def identify_apply(
             if "email" not in data:
                 return None
             waiting = Profile.objects.filter(
-                email__lower=str(data["email"]).strip().lower(),
+                email__lower=email_canonical(data["email"]),
                 user_id__startswith=OWN_KEY_PREFIX,
                 erased_at=None,
             ).first()

@@ -85,14 +85,35 @@ def _choice_values(choices: type[Language] | type[LifecycleStage]) -> frozenset[
     return frozenset(choices.values)
 
 
-def email_normalise(value: object) -> str:
-    """A valid address, trimmed and lower-cased; raises ValidationError otherwise."""
+def email_canonical(value: object) -> str:
+    """The one spelling of an address that Klantbeeld keeps and compares: trimmed,
+    lower-cased, its domain in ASCII (an internationalised domain as its punycode,
+    xn--…), so "jan@bücher.de" and "jan@xn--bcher-kva.de" are one mailbox, one customer
+    and one entry on the do-not-contact list. Text that is no address is only trimmed and
+    lower-cased (it is refused elsewhere)."""
     email = str(value or "").strip().lower()
+    local, at, domain = email.rpartition("@")
+    if not at or not domain or domain.isascii():
+        return email
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return email
+
+
+def email_normalise(value: object) -> str:
+    """A valid address in its one spelling (email_canonical); raises ValidationError
+    otherwise. Refuses what no shop's customer has: an IP address or a name without a dot
+    (`localhost`) as the domain."""
+    email = email_canonical(value)
     if not email:
         raise ValidationError(_("An email address is required."), code="required")
     if len(email) > 254:  # the column, and RFC 5321's limit on a path
         raise ValidationError(_("An email address has at most 254 characters."), code="max_length")
+    domain = email.rpartition("@")[2]
     try:
+        if domain.startswith("[") or "." not in domain:
+            raise ValidationError("no public domain")
         validate_email(email)
     except ValidationError:
         raise ValidationError(
