@@ -35,7 +35,7 @@ build_env() {
   env -i PATH="$VENV/bin:$PATH" HOME="${HOME:-/tmp}" LANG=C.UTF-8 \
     DJANGO_SETTINGS_MODULE=config.settings.production \
     ENV_FILE= \
-    SECRET_KEY=build-only \
+    SECRET_KEY=build-only-not-a-secret-but-long-enough-for-the-production-settings \
     SUPPRESSION_HASH_KEY=build-only \
     DATABASE_URL=postgres://build@build.invalid/build \
     SITE_URL=https://build.invalid \

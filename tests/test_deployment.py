@@ -276,7 +276,7 @@ def production_env(tmp_path) -> dict[str, str]:
     """An environment the production settings accept, as docker-compose.yml gives it."""
     return {
         "DEBUG": "false",
-        "SECRET_KEY": "production-test-key",
+        "SECRET_KEY": "production-test-key-" + "x1y2z3" * 10,
         "SUPPRESSION_HASH_KEY": "production-test-hash-key",
         "DATABASE_URL": "postgres://klantbeeld:pw@db.invalid:5432/klantbeeld",
         "SITE_URL": "https://shop.example.nl",
@@ -298,6 +298,15 @@ def test_production_refuses_debug(production_env):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "DEBUG must be off in production" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "key", ["x", "short-but-not-random", "a" * 60, "django-insecure-" + "k3y" * 20]
+)
+def test_production_refuses_a_weak_secret_key(production_env, key):
+    result = run_production(IMPORT_PRODUCTION, **{**production_env, "SECRET_KEY": key})
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak for production" in result.stderr
 
 
 def test_production_refuses_sqlite(production_env, tmp_path):

@@ -6,10 +6,16 @@ Fails at start-up when a required value is missing, rather than running half-con
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import ALLOWED_HOSTS, DATABASES, DEBUG, SITE_URL, env
+from .base import ALLOWED_HOSTS, DATABASES, DEBUG, SECRET_KEY, SITE_URL, env
 
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must be off in production.")
+# Django's own bar for a key that signs every customer's link (check --deploy's W009).
+if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-"):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak for production: at least 50 random characters, e.g. "
+        'python3 -c "import secrets; print(secrets.token_urlsafe(50))".'
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     raise ImproperlyConfigured("Production needs DATABASE_URL pointing at PostgreSQL.")
 if not SITE_URL.startswith("https://") and not env.bool("ALLOW_HTTP_SITE_URL", default=False):
