@@ -56,13 +56,18 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    error_count: int = 0
-    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0  # refused rows
+    errors: list[RowError] = field(default_factory=list)  # their reasons, capped
+    refused_rows: set[int] = field(default_factory=set)
     preview: list[dict[str, Any]] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)
 
     def refuse(self, row: int, field_name: str, message: str) -> None:
-        self.error_count += 1
+        """One reason a row is refused (a row can have several: one per bad field);
+        error_count counts the refused rows."""
+        if row not in self.refused_rows:
+            self.refused_rows.add(row)
+            self.error_count += 1
         if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(RowError(row, field_name, message))
 

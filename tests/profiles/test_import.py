@@ -265,3 +265,19 @@ def test_files_and_reports_do_not_outlive_their_use():
     assert (bytes(old.content), old.preview, old.errors) == (b"", [], [])
     assert stuck.status == "failed"
     assert bytes(fresh.content) != b"" and fresh.preview
+
+
+def test_the_summary_counts_refused_rows_not_refused_fields():
+    """Two bad rows, one of them bad in two fields: "2 refused", with the three reasons."""
+    report = run(
+        "user_id,email,birth_date\n"
+        "A1,not-an-address,2999-01-01\n"  # two reasons
+        "A2,bram@example.com,1990-01-01\n"
+        "A3,,1990-01-01\n"
+    )
+    assert (report.created, report.error_count) == (1, 2)
+    assert sorted((e.row, e.field) for e in report.errors) == [
+        (2, "birth_date"),
+        (2, "email"),
+        (4, "email"),
+    ]

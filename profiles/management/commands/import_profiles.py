@@ -70,7 +70,8 @@ class Command(BaseCommand):
                 )
         for error in report.errors:
             self.stderr.write(f"row {error.row}: {error.field}: {error.message}")
-        if report.error_count > len(report.errors):
-            self.stderr.write(f"… and {report.error_count - len(report.errors)} more refused rows")
+        shown = len({error.row for error in report.errors})
+        if report.error_count > shown:
+            self.stderr.write(f"… and {report.error_count - shown} more refused rows")
         if report.error_count:
             sys.exit(1)
