@@ -6,6 +6,7 @@ neither clobbers the other. Production sets real environment variables and fails
 on a missing secret.
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_countries",
     "anymail",
+    "axes",
     "core",
     "profiles",
     "consent",
@@ -83,7 +85,26 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A database that is away answers the APIs' calls with their JSON 503.
     "core.middleware.ApiUnavailable",
+    # Admin login throttling (django-axes): last, as its documentation asks.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- The admin's login: throttled against guessing (django-axes) ------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Five wrong passwords from one address lock that address out of the login for half an
+# hour (a right password meanwhile does not get in); a success resets the count.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = dt.timedelta(minutes=30)
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# The visitor's address as the rest of Klantbeeld reads it (TRUSTED_PROXY_COUNT).
+AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
+# Failures are counted in the database; successful logins are not recorded at all.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -316,6 +337,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # django-axes names the address and username in its messages: not in our logs.
+        # A lockout is logged without them (core.apps).
+        "axes": {"level": "ERROR"},
         # A forged webhook, a foreign Host header: a refused request, not our error.
         "django.security": {"handlers": ["refused"], "propagate": False},
     },
