@@ -39,6 +39,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from core.net import TargetRefused, public_session, url_check
 from core.queue import task_queue
 
 from .models import Profile, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -218,7 +219,10 @@ def webhook_deliver(delivery_id: int, *, now: dt.datetime | None = None) -> str:
     }
     status_code: int | None = None
     try:
-        response = requests.post(
+        # Only to a public address, checked again now (DNS may have changed since the URL
+        # was saved) and pinned for the connection (core.net).
+        url_check(endpoint.url)
+        response = public_session().post(
             endpoint.url,
             data=body,
             headers=headers,
@@ -227,6 +231,8 @@ def webhook_deliver(delivery_id: int, *, now: dt.datetime | None = None) -> str:
         )
         status_code = response.status_code
         error = "" if 200 <= status_code < 300 else f"HTTP {status_code}"
+    except TargetRefused:
+        error = "refused: not a public address"
     except requests.RequestException as exc:
         # The class name says enough (refused, timed out, TLS); the message could carry
         # the URL's query string, which may hold a token.

@@ -7,6 +7,7 @@ on a missing secret.
 """
 
 import datetime as dt
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -273,6 +274,14 @@ CELERY_BEAT_SCHEDULE: dict = {
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_GIVE_UP_HOURS = env.int("WEBHOOK_GIVE_UP_HOURS", default=72)
 WEBHOOK_LOG_DAYS = env.int("WEBHOOK_LOG_DAYS", default=30)
+# Outgoing webhooks reach public addresses only; a private network the shop's receiver
+# lives in can be allowed on purpose, e.g. 10.20.0.0/16 (core/net.py).
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+for _network in WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_NETWORKS: {_exc}") from None
 
 
 # --- Cache (rate limits, dashboard figures) --------------------------------------------

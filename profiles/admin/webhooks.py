@@ -12,6 +12,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from core.net import TargetRefused, url_check
+
 from ..models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from ..webhooks import webhook_ping, webhooks_retry
 
@@ -40,6 +42,10 @@ class WebhookEndpointForm(forms.ModelForm):
         url: str = self.cleaned_data["url"]
         if not url.lower().startswith(("https://", "http://")):
             raise forms.ValidationError(_("Use an http:// or https:// address."))
+        try:
+            url_check(url)  # a public address only (WEBHOOK_ALLOWED_NETWORKS aside)
+        except TargetRefused as exc:
+            raise forms.ValidationError(str(exc)) from None
         return url
 
 

@@ -10,6 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.utils import timezone
 
 from consent.models import Action, Source, Topic
 from consent.services import ledger_append
@@ -68,6 +69,12 @@ class Receiver:
 
     def events(self) -> list[dict]:
         return [json.loads(r["body"]) for r in self.requests]
+
+
+@pytest.fixture(autouse=True)
+def _shop_network(settings):
+    # The test's receiver listens on this machine: an allowed network, on purpose.
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
 
 
 @pytest.fixture
@@ -305,3 +312,68 @@ def test_an_event_batch_reads_the_endpoints_once_and_a_new_endpoint_is_heard_nex
     assert len(_endpoints_for("consent.changed", "admin")) == 2  # outside: read afresh
     with endpoints_read_once():
         assert len(_endpoints_for("consent.changed", "admin")) == 2
+
+
+# --- Only public addresses ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:5432/",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        "http://192.168.1.1/",
+        "http://localhost:5432/",
+        "http://0.0.0.0:8000/",
+        "http://[::ffff:127.0.0.1]/",
+    ],
+)
+def test_the_admin_refuses_a_webhook_to_an_internal_address(settings, url):
+    from profiles.admin.webhooks import WebhookEndpointForm
+
+    settings.WEBHOOK_ALLOWED_NETWORKS = []
+    form = WebhookEndpointForm(data={"name": "x", "url": url, "events": ["profile.updated"]})
+    assert not form.is_valid()
+    assert "url" in form.errors
+
+
+def test_a_saved_webhook_that_now_points_inside_is_not_posted(settings, receiver, endpoint):
+    """The URL was saved when it was allowed (or its name now resolves inside): at delivery
+    it is checked again, and nothing reaches the internal address."""
+    receiver.up()
+    settings.WEBHOOK_ALLOWED_NETWORKS = []
+    profile = ProfileFactory(user_id="u-1")
+    profile_update(profile=profile, data={"first_name": "Anne"}, source=ChangeSource.ADMIN)
+    webhooks_deliver_due(now=timezone.now() + dt.timedelta(minutes=1))
+    assert receiver.requests == []
+    assert WebhookDelivery.objects.get().error == "refused: not a public address"
+
+
+def test_a_name_that_changes_its_answer_after_the_check_still_cannot_lead_inside(
+    settings, receiver, monkeypatch
+):
+    """DNS rebinding: the first look-up says a public address, the next says 127.0.0.1
+    (where the receiver listens). The connection goes only to a checked address."""
+    import socket as socket_module
+
+    from core import net
+
+    receiver.up()
+    settings.WEBHOOK_ALLOWED_NETWORKS = []
+    WebhookEndpoint.objects.create(
+        name="rebinding", url=f"http://hooks.example.com:{receiver.port}/", events=ALL_EVENTS
+    )
+    answers = iter(["93.184.216.34"])
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        address = next(answers, "127.0.0.1")
+        return [(socket_module.AF_INET, socket_module.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(net.socket, "getaddrinfo", getaddrinfo)
+    profile = ProfileFactory(user_id="u-1")
+    profile_update(profile=profile, data={"first_name": "Anne"}, source=ChangeSource.ADMIN)
+    webhooks_deliver_due(now=timezone.now() + dt.timedelta(minutes=1))
+    assert receiver.requests == []
+    assert WebhookDelivery.objects.get().status == "pending"  # tried again later
