@@ -212,6 +212,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "campaign",
         "profile",
         "subject",
+        "accepted_at",
         "opened_at",
         "clicked_at",
         "bounced_at",

@@ -197,6 +197,7 @@ def load_demo_deliveries(profiles: list[Profile], rng: random.Random, now: dt.da
                 campaign=send.campaign,
                 category=send.campaign.topic.category,
                 sent_at=send.due_at,
+                accepted_at=send.due_at,
                 message_id=f"<demo-{send.pk}@klantbeeld.local>",
                 subject=send.campaign.name,
                 opened_at=opened,

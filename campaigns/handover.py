@@ -1,25 +1,31 @@
 """Step 4 of the scheduler: a claimed batch's mails handed to the mail server, chunk by
-chunk, without ever sending one twice.
+chunk, without ever sending one twice, and with every mail that may have gone out on
+record the moment it may have gone out.
 
 A send passes through these states here (`Handover` holds them, one attribute each):
 
-    building ──mark, commit──▶ untried ──to the sender thread──▶ in flight
-                                                                   │
-                  sent ◀── the server took it ─────────────────────┤
-                  skipped (refused) ◀── the server refused the recipient
-                  scheduled again ◀── the server went away (it and the rest: requeued)
-                  "unknown" ◀── any other error (the server may have it; the lease says so)
+    building ──mark + delivery row, commit──▶ untried ──to the sender thread──▶ in flight
+                                                                                  │
+          sent (accepted_at) ◀── the server took it ─────────────────────────────┤
+          skipped (refused) ◀── the server refused the recipient (row removed)   │
+          scheduled again ◀── the server went away (it and the rest: requeued)   │
+          "unknown" ◀── any other error (the server may have it; row kept)  ◀────┘
 
 - **building**: checked and rendered, not yet marked.
-- **untried**: marked "handed over" (`sending_at`, HANDOVER_CHUNK at a time, committed
-  before the server sees any of them), not yet given to the server. If the batch stops
-  here they go back to plain "claimed", and the lease requeues them.
+- **untried**: marked "handed over" (`sending_at`) and given a delivery row with no
+  `accepted_at` yet, HANDOVER_CHUNK at a time in one committed transaction, before the
+  server sees any of them. If the batch stops here the rows go and the sends return to
+  plain "claimed", and the lease requeues them.
 - **in flight**: one chunk at a time on the sender thread, which holds the SMTP
   conversation (it never touches the database) while this thread checks and renders
   the next chunk: the wait for the server's answers overlaps the making of mails.
-- **sent**: recorded together at the end (deliveries and statuses in one transaction),
-  also when something raised. A worker killed before that leaves them handed over, and
-  the lease makes them "unknown": never sent twice.
+- **sent**: what the server took is recorded (`accepted_at`, the send "sent") in the same
+  transaction that marks the next chunk, and at the end of the batch.
+
+So a worker killed at any moment leaves at most one chunk (HANDOVER_CHUNK) whose outcome
+nobody knows: their delivery rows already exist — frequency control counts them, and a
+tracking webhook finds them by their Message-ID — and the lease turns their sends
+"unknown". None is ever sent twice.
 """
 
 import datetime as dt
@@ -104,7 +110,8 @@ class Handover:
         self.building: Outgoing = []
         self.untried: set[int] = set()
         self.in_flight: InFlight | None = None
-        self.sent: Outgoing = []
+        # Taken by the server, not yet recorded (with the next chunk's mark, or at close).
+        self.taken: Outgoing = []
         # The mail server's answer met on the sender thread: raised by `close`.
         self.failure: BaseException | None = None
         self.mail_connection = get_connection()
@@ -132,13 +139,16 @@ class Handover:
         finally:
             if self.sender is not None:
                 self.sender.shutdown(wait=True)
-            _record_sent(self.sent, self.now)
-            self.counts["sent"] += len(self.sent)
+            with transaction.atomic():
+                self._record_taken()
             if self.untried:
-                # Never given to the server: back to "claimed", so the lease requeues them.
-                Send.objects.filter(
-                    pk__in=self.untried, claim=self.claim, status=SendStatus.CLAIMED
-                ).update(sending_at=None)
+                # Never given to the server: no delivery, and back to "claimed", so the
+                # lease requeues them.
+                with transaction.atomic():
+                    Delivery.objects.filter(send_id__in=self.untried).delete()
+                    Send.objects.filter(
+                        pk__in=self.untried, claim=self.claim, status=SendStatus.CLAIMED
+                    ).update(sending_at=None)
             if self.claim is not None:
                 self.mail_connection.close()
             if self.failure is not None:
@@ -154,7 +164,9 @@ class Handover:
         if self.claim is None:
             self.claim = chunk[0][0].claim
             self.mail_connection.open()
-        marked = _mark_handed_over(self.claim, [send.pk for send, _m in chunk], self.now)
+        with transaction.atomic():  # one commit: the chunk before recorded, this one marked
+            self._record_taken()
+            marked = _mark_handed_over(self.claim, chunk, self.now)
         if len(marked) < len(chunk):
             self.counts["lost_claim"] += len(chunk) - len(marked)
         chunk = [(send, message) for send, message in chunk if send.pk in marked]
@@ -173,9 +185,12 @@ class Handover:
         assert self.in_flight is not None  # noqa: S101 - only called with a chunk in flight
         chunk, outcome = self.in_flight.chunk, self.in_flight.outcome.result()
         self.in_flight = None
-        self.sent.extend(chunk[index] for index in outcome.taken)
+        self.taken.extend(chunk[index] for index in outcome.taken)
         for index in outcome.refused:
-            _finish(chunk[index][0], SendStatus.SKIPPED, Reason.REFUSED, self.now)
+            send = chunk[index][0]
+            with transaction.atomic():
+                Delivery.objects.filter(send_id=send.pk).delete()
+                _finish(send, SendStatus.SKIPPED, Reason.REFUSED, self.now)
             self.counts[f"skipped:{Reason.REFUSED}"] += 1
         self.untried = set()
         if outcome.error is None:
@@ -190,13 +205,24 @@ class Handover:
         return False
 
     def _requeue(self, ids: list[int]) -> None:
-        """The server went away: these, and every send not yet checked, back to the queue."""
-        requeued = Send.objects.filter(
-            pk__in=ids + self.unchecked(), claim=self.claim, status=SendStatus.CLAIMED
-        ).update(status=SendStatus.SCHEDULED, claim=None, claimed_at=None, sending_at=None)
+        """The server went away: these, and every send not yet checked, back to the queue
+        (the ones marked lose their delivery row: they never reached the server)."""
+        with transaction.atomic():
+            Delivery.objects.filter(send_id__in=ids).delete()
+            requeued = Send.objects.filter(
+                pk__in=ids + self.unchecked(), claim=self.claim, status=SendStatus.CLAIMED
+            ).update(status=SendStatus.SCHEDULED, claim=None, claimed_at=None, sending_at=None)
         if requeued:
             self.counts["requeued"] += requeued
         logger.warning("mail server unreachable; %s sends requeued", requeued)
+
+    def _record_taken(self) -> None:
+        """What the server took since the last record: accepted, the sends sent. Inside
+        the caller's transaction."""
+        if self.taken:
+            _record_sent(self.taken, self.now)
+            self.counts["sent"] += len(self.taken)
+            self.taken = []
 
 
 def deliver(
@@ -230,10 +256,12 @@ _HAND_OVER_SQL = (
 )
 
 
-def _mark_handed_over(claim: uuid.UUID | None, ids: list[int], now: dt.datetime) -> set[int]:
-    """Mark these sends handed over in one committed statement, only those still claimed
-    by `claim` (a worker whose lease ran out must not hand over what another worker may
-    send); the ids it marked, from the UPDATE's RETURNING."""
+def _mark_handed_over(claim: uuid.UUID | None, chunk: Outgoing, now: dt.datetime) -> set[int]:
+    """Mark these sends handed over, only those still claimed by `claim` (a worker whose
+    lease ran out must not hand over what another worker may send), and give each a
+    delivery row not yet accepted: from now on it may reach the customer. The ids it
+    marked, from the UPDATE's RETURNING. Inside the caller's transaction."""
+    ids = [send.pk for send, _m in chunk]
     params = [
         connection.ops.adapt_datetimefield_value(now),
         *ids,
@@ -243,31 +271,32 @@ def _mark_handed_over(claim: uuid.UUID | None, ids: list[int], now: dt.datetime)
     sql = _HAND_OVER_SQL.format(ids=", ".join(["%s"] * len(ids)))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall()}
-
-
-def _record_sent(sent: Outgoing, now: dt.datetime) -> None:
-    """The deliveries of the mails the server took, and their sends marked sent: two
-    statements for the batch, in one transaction."""
-    if not sent:
-        return
-    deliveries = []
-    for send, message in sent:
-        status = getattr(message, "anymail_status", None)
-        message_id = (status.message_id if status else None) or message.extra_headers["Message-ID"]
-        deliveries.append(
+        marked = {row[0] for row in cursor.fetchall()}
+    Delivery.objects.bulk_create(
+        [
             Delivery(
                 send=send,
                 profile_id=send.profile_id,
                 campaign_id=send.campaign_id,
                 category=send.campaign.topic.category,
                 sent_at=now,
-                message_id=str(message_id)[:255],
+                message_id=str(message.extra_headers["Message-ID"])[:255],
                 subject=message.subject[:200],
             )
-        )
-    with transaction.atomic():
-        Delivery.objects.bulk_create(deliveries)
-        Send.objects.filter(pk__in=[send.pk for send, _m in sent]).update(
-            status=SendStatus.SENT, reason="", finished_at=now
-        )
+            for send, message in chunk
+            if send.pk in marked
+        ]
+    )
+    return marked
+
+
+def _record_sent(sent: Outgoing, now: dt.datetime) -> None:
+    """The mails the server took: their delivery rows accepted (with the ESP's own message
+    id, where anymail reports one) and their sends sent. Inside the caller's transaction."""
+    ids = [send.pk for send, _m in sent]
+    Delivery.objects.filter(send_id__in=ids).update(accepted_at=now)
+    for send, message in sent:
+        status = getattr(message, "anymail_status", None)
+        if status is not None and status.message_id:
+            Delivery.objects.filter(send_id=send.pk).update(message_id=str(status.message_id)[:255])
+    Send.objects.filter(pk__in=ids).update(status=SendStatus.SENT, reason="", finished_at=now)

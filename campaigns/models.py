@@ -214,13 +214,18 @@ class Send(models.Model):
 
 
 class Delivery(models.Model):
-    """A mail that went out; the log frequency control counts."""
+    """A mail that went out (or may have: see accepted_at); the log frequency control
+    counts."""
 
     send = models.OneToOneField(Send, on_delete=models.CASCADE, related_name="delivery")
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="deliveries")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
     category = models.CharField(_("category"), max_length=14)
     sent_at = models.DateTimeField(_("sent"))
+    # When the mail server (or the ESP) took it. Empty while it is on its way, and for
+    # good when the worker died meanwhile: nobody knows whether it went out (the send is
+    # "unknown"); such a mail still counts for frequency control.
+    accepted_at = models.DateTimeField(_("accepted by the mail server"), null=True, blank=True)
     message_id = models.CharField(_("message id"), max_length=255, blank=True, db_index=True)
     subject = models.CharField(_("subject"), max_length=200)
     opened_at = models.DateTimeField(_("opened"), null=True, blank=True)

@@ -21,6 +21,7 @@ def deliveries_export(profile: Profile) -> list[dict[str, Any]]:
             "campaign": d.campaign.key,
             "subject": d.subject,
             "sent_at": d.sent_at.isoformat(),
+            "accepted_at": d.accepted_at.isoformat() if d.accepted_at else None,
             "opened_at": d.opened_at.isoformat() if d.opened_at else None,
             "clicked_at": d.clicked_at.isoformat() if d.clicked_at else None,
             "bounced_at": d.bounced_at.isoformat() if d.bounced_at else None,

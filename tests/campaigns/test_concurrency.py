@@ -360,9 +360,60 @@ def test_a_worker_killed_halfway_through_a_chunk_never_sends_twice_and_loses_not
         p.email for p in people if p.email not in unknown_to
     )
     assert not set(first_taken) & {m.to[0] for m in mail.outbox}
-    assert Delivery.objects.count() == 2
+    # The chunk that may have gone out has its delivery rows from the moment it was handed
+    # over (frequency control counts them, tracking finds them), not accepted.
+    assert Delivery.objects.exclude(accepted_at=None).count() == 2
+    assert set(
+        Delivery.objects.filter(accepted_at=None).values_list("send__status", flat=True)
+    ) == {"unknown"}
+    assert Delivery.objects.filter(accepted_at=None).count() == chunk
     tick(claimed_at + dt.timedelta(hours=1))
     assert len(mail.outbox) == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_worker_killed_late_in_a_batch_leaves_only_its_last_chunk_unknown(tmp_path):
+    """Three chunks of a batch go out and the worker is killed in the third: the two
+    before are recorded as sent (they were recorded at the end of the batch, so all
+    thirty ended "unknown"); at most one chunk's outcome is unknown, and nobody gets a
+    mail twice."""
+    only_campaigns("welcome")
+    chunk = handover.HANDOVER_CHUNK
+    people = _welcome_due_for(3 * chunk + 2)
+    claimed_at = at(minutes=1)
+    sends_schedule(now=claimed_at)
+    taken = tmp_path / "taken.txt"
+    db = connection.settings_dict
+    worker = subprocess.run(  # noqa: S603 - our own code
+        [sys.executable, "-c", _WORKER, claimed_at.isoformat()],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": (
+                f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+                f"/{db['NAME']}"
+            ),
+            "TAKEN_FILE": str(taken),
+            "KILL_AFTER": str(2 * chunk + 5),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert worker.returncode == -signal.SIGKILL, worker.stderr
+    assert Send.objects.filter(status="sent").count() == 2 * chunk  # visible at once
+    assert Delivery.objects.filter(accepted_at=None).count() == chunk
+
+    report = tick(claimed_at + dt.timedelta(minutes=11))
+    assert report["recovered"] == {"requeued": 2, "unknown": chunk}
+    counts = Counter(Send.objects.values_list("status", flat=True))
+    assert counts == {"sent": 2 * chunk + 2, "unknown": chunk}
+    taken_first = taken.read_text().split()
+    sent_after = [m.to[0] for m in mail.outbox]
+    assert not set(taken_first) & set(sent_after)  # nobody twice
+    assert len(set(taken_first) | set(sent_after)) == len(people) - (chunk - 5)
 
 
 class _FailingMailServer(locmem.EmailBackend):
