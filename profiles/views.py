@@ -2,9 +2,10 @@
 scanners follow links); the customer presses the button, which POSTs."""
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.utils import timezone, translation
 from django.views.decorators.http import require_http_methods
+
+from core.http import customer_page
 
 from . import services
 
@@ -15,7 +16,7 @@ def _page(request: HttpRequest, token: str, *, kind: str) -> HttpResponse:
     try:
         change = services.email_change_lookup(token=token, kind=kind)
     except services.EmailChangeError:
-        return render(request, RESULT, {"state": "invalid"}, status=404)
+        return customer_page(request, RESULT, {"state": "invalid"}, status=404)
     translation.activate(change.profile.language)
     request.LANGUAGE_CODE = change.profile.language
     context = {"change": change, "new_email": change.new_email, "kind": kind}
@@ -27,14 +28,14 @@ def _page(request: HttpRequest, token: str, *, kind: str) -> HttpResponse:
         try:
             action(token=token, now=now)
         except services.EmailChangeError as exc:
-            return render(request, RESULT, {**context, "state": exc.code})
-        return render(request, RESULT, {**context, "state": f"{kind}_done"})
+            return customer_page(request, RESULT, {**context, "state": exc.code})
+        return customer_page(request, RESULT, {**context, "state": f"{kind}_done"})
     state = services.email_change_state(change, now=now)
     if state == "open":
-        return render(request, "profiles/email_change_ask.html", context)
+        return customer_page(request, "profiles/email_change_ask.html", context)
     if kind == "cancel" and state in ("cancelled", "expired"):
         state = "cancel_done"
-    return render(request, RESULT, {**context, "state": state})
+    return customer_page(request, RESULT, {**context, "state": state})
 
 
 @require_http_methods(["GET", "POST"])

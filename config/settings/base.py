@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django_countries",
     "anymail",
     "axes",
+    "csp",
     "core",
     "profiles",
     "consent",
@@ -86,9 +87,32 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A database that is away answers the APIs' calls with their JSON 503.
     "core.middleware.ApiUnavailable",
+    # A Content-Security-Policy header on every page (django-csp).
+    "csp.middleware.CSPMiddleware",
     # Admin login throttling (django-axes): last, as its documentation asks.
     "axes.middleware.AxesMiddleware",
 ]
+
+# --- Content-Security-Policy ---------------------------------------------------------------
+# Only our own scripts run, nothing frames a page (with X-Frame-Options: DENY for older
+# browsers), forms post only here. The admin keeps inline style attributes (and a mail
+# preview, whose CSS is inlined into the mail); the customer's pages are stricter still
+# (core.http.customer_page: no inline style either).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
 
 # --- The admin's login: throttled against guessing (django-axes) ------------------------
 AUTHENTICATION_BACKENDS = [
