@@ -7,19 +7,82 @@ with 400 for bad input (naming the field), 401 for a bad key, 404, 413, 429.
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from core.errors import DomainError
+from events.openapi import event_api_openapi
 
-api = NinjaAPI(
+# Every refusal, as every endpoint answers it (core.errors.DomainError.body()).
+REFUSAL = {
+    "type": "object",
+    "title": "Refusal",
+    "properties": {
+        "error": {"type": "string", "description": "what it is, for programs"},
+        "detail": {"type": "string", "description": "what it says, for people"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "index": {"type": "integer"},
+                },
+            },
+        },
+    },
+    "required": ["error", "detail"],
+}
+# The refusals an operation of the management API may answer, declared for each.
+_REFUSALS = {
+    400: "Bad input, naming the field.",
+    401: "No valid admin token.",
+    404: "No such customer (or report).",
+    429: "Too many requests for this address; retry after Retry-After.",
+    503: "The database is briefly away; retry after Retry-After.",
+}
+
+
+class KlantbeeldAPI(NinjaAPI):
+    """ninja's API, whose OpenAPI document also declares every refusal an operation may
+    answer and describes the event API (events/openapi.py), so the whole interface can be
+    read, and fuzzed, from one document."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        components = schema.setdefault("components", {})
+        components.setdefault("schemas", {})["Refusal"] = REFUSAL
+        refused = {"application/json": {"schema": {"$ref": "#/components/schemas/Refusal"}}}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for status, why in _REFUSALS.items():
+                    if status == 401 and not operation.get("security"):
+                        continue
+                    operation["responses"].setdefault(
+                        status, {"description": why, "content": refused}
+                    )
+        paths, schemas = event_api_openapi()
+        schema["paths"].update(paths)
+        components["schemas"].update(schemas)
+        components.setdefault("securitySchemes", {})["WriteKey"] = {
+            "type": "http",
+            "scheme": "basic",
+            "description": "A write key as the username, the password empty "
+            "(or `writeKey` in the body). It can only write.",
+        }
+        return schema
+
+
+api = KlantbeeldAPI(
     title="Klantbeeld API",
     version="1",
     description=(
-        "Management API (Authorization: Bearer <admin token>) and, for the shop's own "
-        "systems, the subscription endpoint. Times are ISO-8601 in UTC."
+        "The event API (Segment's HTTP tracking API: a write key as basic auth) and the "
+        "management API (Authorization: Bearer <admin token>). Times are ISO-8601 in UTC. "
+        "Every refusal is JSON: {error, detail, errors}."
     ),
     urls_namespace="api",
 )
@@ -69,6 +132,11 @@ def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
     response = error(request, 401, "unauthorized", "A valid admin token is required.")
     response["WWW-Authenticate"] = 'Bearer realm="klantbeeld"'
     return response
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error(request, 404, "not_found", "Not found.")
 
 
 @api.exception_handler(HttpError)

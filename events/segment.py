@@ -17,6 +17,10 @@ from core.errors import DomainError
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 TYPES = ("identify", "track", "page", "screen", "group", "alias")
+# The times an event may carry: no shop reports 0083 or 9404, and the client's clock
+# correction must stay within what a datetime (and PostgreSQL) can hold.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
 
 class BadMessage(DomainError):
@@ -109,6 +113,12 @@ def parse_time(value: Any, *, field_name: str, index: int | None) -> dt.datetime
         raise BadMessage("must be an ISO-8601 time", field=field_name, index=index) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
+    if not EARLIEST <= parsed <= LATEST:
+        raise BadMessage(
+            f"must be a time between {EARLIEST.year} and {LATEST.year}",
+            field=field_name,
+            index=index,
+        )
     return parsed
 
 
@@ -321,4 +331,4 @@ def _corrected_time(
         return received_at
     if sent_at is not None:
         happened = received_at - (sent_at - happened)
-    return min(happened, received_at)
+    return max(min(happened, received_at), EARLIEST)

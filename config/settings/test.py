@@ -10,6 +10,8 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="klantbeeld-test-"))
 os.environ.setdefault("SITE_URL", "https://shop.example.nl")
+# The test client is "testserver"; schemathesis calls the WSGI app as "localhost".
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
 
 from .base import *  # noqa: E402,F403
 from .base import CELERY_BROKER_URL, DATABASES, REDIS_URL, VAR_DIR  # noqa: E402

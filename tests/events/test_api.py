@@ -488,3 +488,21 @@ def test_a_visitor_linked_before_is_known_in_a_later_anonymous_batch(send):
     event = Event.objects.get(message_id="m1")
     assert (event.profile.user_id, event.user_id) == ("u1", "u1")
     assert Activity.objects.get(profile=event.profile).last_basket_at is not None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("timestamp", "0083-06-07T20:21:55+22:26"),
+        ("timestamp", "0001-01-01T00:00:00Z"),
+        ("timestamp", "9999-12-31T23:59:59Z"),
+        ("sentAt", "9404-02-04T08:01:12.03-13:06"),
+        ("originalTimestamp", "0235-08-09T07:20:42-23:02"),
+    ],
+)
+def test_a_time_no_shop_reports_is_a_400_not_a_crash(send, field, value):
+    """Found by the fuzzer: a year 83 (or 9404) made the clock correction overflow (500)."""
+    response = send("track", track(1, **{field: value}))
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == field
+    assert not Event.objects.exists()
