@@ -106,14 +106,29 @@ def table_read(content: bytes, filename: str) -> tuple[list[str], Iterator[list[
         total = max(0, (sheet.max_row or 1) - 1)
         return header, (list(r) for r in rows), total
     text = _decode(content)
+    if "\x00" in text:  # UTF-16 or UTF-32 without a marker, or no text at all
+        raise ImportFileError(
+            _("The file holds NUL characters: it is no text file (save it as CSV in UTF-8).")
+        )
     # The delimiter is whichever of , ; or tab the header uses most (Dutch Excel writes ;).
     first_line = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first_line.count)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = next(reader, [])
+    rows = _csv_rows(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    header = next(rows, [])
     # For the progress bar only: newlines inside quoted cells may count a few rows too many.
     total = max(0, text.count("\n") + (0 if text.endswith("\n") else 1) - 1)
-    return header, reader, total
+    return header, rows, total
+
+
+def _csv_rows(reader: Any) -> Iterator[list[str]]:
+    """The reader's rows; a file the csv module cannot read is refused (ImportFileError),
+    naming the line, never a crash halfway."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise ImportFileError(
+            _("The file is not readable CSV (line %(line)d).") % {"line": reader.line_num}
+        ) from exc
 
 
 def row_data(header: list[str], values: list[Any]) -> tuple[str, dict[str, Any], dict[str, str]]:

@@ -14,7 +14,9 @@ RIGHT = "correct horse battery staple"  # tests.factories.UserFactory's password
 
 
 def login(client: Client, password: str):
-    return client.post("/admin/login/?next=/admin/", {"username": "marketeer", "password": password})
+    return client.post(
+        "/admin/login/?next=/admin/", {"username": "marketeer", "password": password}
+    )
 
 
 def test_five_wrong_passwords_lock_the_address_out_even_for_the_right_one():
