@@ -7,9 +7,10 @@ A send passes through these states here (`Handover` holds them, one attribute ea
     building ──mark + delivery row, commit──▶ untried ──to the sender thread──▶ in flight
                                                                                   │
           sent (accepted_at) ◀── the server took it ─────────────────────────────┤
-          skipped (refused) ◀── the server refused the recipient (row removed)   │
+          skipped (refused) ◀── 5xx to the recipient or the message (row removed) │
+          deferred ◀── 4xx to the recipient or the message: try later (removed)   │
           scheduled again ◀── the server went away (it and the rest: requeued)   │
-          "unknown" ◀── any other error (the server may have it; row kept)  ◀────┘
+          "unknown" ◀── no answer after DATA, or any other error (row kept) ◀────┘
 
 - **building**: checked and rendered, not yet marked.
 - **untried**: marked "handed over" (`sending_at`) and given a delivery row with no
@@ -22,12 +23,17 @@ A send passes through these states here (`Handover` holds them, one attribute ea
 - **sent**: what the server took is recorded (`accepted_at`, the send "sent") in the same
   transaction that marks the next chunk, and at the end of the batch.
 
-So a worker killed at any moment leaves at most one chunk (HANDOVER_CHUNK) whose outcome
-nobody knows: their delivery rows already exist — frequency control counts them, and a
+core.mail.mail_error_kind sorts the mail server's answers; only an error that may come
+after the server took the message (a connection lost or a timeout after DATA, or an
+answer we cannot read) makes a send "unknown", and nothing the server did not take is
+ever marked sent. So a worker killed at any moment leaves at most one chunk
+(HANDOVER_CHUNK) whose outcome nobody knows, and a mail server that goes away at most one
+mail: their delivery rows already exist — frequency control counts them, and a
 tracking webhook finds them by their Message-ID — and the lease turns their sends
 "unknown". None is ever sent twice.
 """
 
+import contextlib
 import datetime as dt
 import logging
 import smtplib
@@ -39,9 +45,9 @@ from typing import Any, cast
 
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
-from django.db.models import Field
+from django.db.models import F, Field
 
-from core.mail import TRANSIENT_MAIL_ERRORS
+from core.mail import MailOutcomeUnknown, mail_error_code, mail_error_kind
 
 from .models import Delivery, Reason, Send, SendStatus
 
@@ -55,36 +61,61 @@ logger = logging.getLogger(__name__)
 # visibly miss a mail. At 10 the flush is 0.3 ms per mail; more saves little.
 HANDOVER_CHUNK = 10
 
+# A mail the server asked to try again later (4xx: greylisting, a full mailbox, a busy
+# server) is due again after this, doubled on each deferral up to MAIL_RETRY_MAX; the
+# campaign's late cut-off ends the retries (skipped "too late").
+MAIL_RETRY_DELAY = dt.timedelta(minutes=10)
+MAIL_RETRY_MAX = dt.timedelta(hours=4)
+
 Outgoing = list[tuple[Send, EmailMultiAlternatives]]
 
 
 @dataclass
 class ChunkOutcome:
-    """What the sender thread did with a chunk: the indexes the server took and those it
-    refused, and where it stopped on an error (the error itself, for the main thread)."""
+    """What the sender thread did with a chunk: the indexes the server took, refused for
+    good and refused for now, and where it stopped on an error (the error and its kind,
+    core.mail.mail_error_kind, for the main thread)."""
 
     taken: list[int] = field(default_factory=list)
     refused: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
     stopped_at: int | None = None
     error: Exception | None = None
+    kind: str = ""
 
 
 def _send_chunk(mail_connection: Any, chunk: Outgoing) -> ChunkOutcome:
     """On the sender thread: the SMTP conversation only, never the database (Django's
     database connections belong to their thread; the main thread records everything)."""
     outcome = ChunkOutcome()
-    for index, (_send, message) in enumerate(chunk):
+    for index, (send, message) in enumerate(chunk):
         message.connection = mail_connection
         try:
             message.send()
-        except smtplib.SMTPRecipientsRefused:
-            outcome.refused.append(index)
-            continue
-        except Exception as error:  # noqa: BLE001 - handed to the main thread, which raises it
-            outcome.stopped_at, outcome.error = index, error
+        except Exception as error:  # noqa: BLE001 - sorted here, raised on the main thread
+            kind = mail_error_kind(error)
+            # The code only: the server's text often names the address.
+            logger.warning(
+                "send %s: mail server answered %s (%s)", send.pk, mail_error_code(error), kind
+            )
+            if kind in ("refused", "deferred"):
+                getattr(outcome, kind).append(index)
+                _session_reset(mail_connection)
+                continue
+            outcome.stopped_at, outcome.error, outcome.kind = index, error, kind
             return outcome
         outcome.taken.append(index)
     return outcome
+
+
+def _session_reset(mail_connection: Any) -> None:
+    """RSET after a refusal, so the next message starts a clean transaction (smtplib
+    leaves the session halfway when the server refuses the DATA command itself). A
+    connection that is gone shows itself on the next message."""
+    session = getattr(mail_connection, "connection", None)
+    if session is not None:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            session.rset()
 
 
 @dataclass
@@ -163,7 +194,13 @@ class Handover:
         chunk, self.building = self.building, []
         if self.claim is None:
             self.claim = chunk[0][0].claim
-            self.mail_connection.open()
+            try:
+                self.mail_connection.open()
+            except Exception as error:
+                if mail_error_kind(error) != "unavailable":
+                    raise
+                self._requeue([send.pk for send, _m in chunk])  # down: the next tick tries
+                return False
         with transaction.atomic():  # one commit: the chunk before recorded, this one marked
             self._record_taken()
             marked = _mark_handed_over(self.claim, chunk, self.now)
@@ -192,17 +229,52 @@ class Handover:
                 Delivery.objects.filter(send_id=send.pk).delete()
                 _finish(send, SendStatus.SKIPPED, Reason.REFUSED, self.now)
             self.counts[f"skipped:{Reason.REFUSED}"] += 1
+        if outcome.deferred:
+            self._defer([chunk[index][0] for index in outcome.deferred])
         self.untried = set()
         if outcome.error is None:
             return True
-        assert outcome.stopped_at is not None  # noqa: S101 - an error says where
-        if isinstance(outcome.error, TRANSIENT_MAIL_ERRORS):
-            self._requeue([s.pk for s, _m in chunk[outcome.stopped_at :] + self.building])
+        at = outcome.stopped_at
+        assert at is not None  # noqa: S101 - an error says where
+        if outcome.kind in ("unavailable", "broken"):
+            # Not taken: it and the rest go back to the queue, for the next tick.
+            self._requeue([s.pk for s, _m in chunk[at:] + self.building])
+            if outcome.kind == "broken":
+                self.failure = outcome.error  # the operator must fix the sender: raised
             return False
-        # Any other answer: the one it was sending is "unknown" (the server may have it).
-        self.untried = {s.pk for s, _m in chunk[outcome.stopped_at + 1 :]}
+        if isinstance(outcome.error, MailOutcomeUnknown):
+            # The server had the message and never answered: "unknown" now, its delivery
+            # row kept (frequency control counts it, tracking finds it); the rest never
+            # reached the server and go back to the queue.
+            with transaction.atomic():
+                _finish(chunk[at][0], SendStatus.UNKNOWN, Reason.NO_ANSWER, self.now)
+            self.counts[f"unknown:{Reason.NO_ANSWER}"] += 1
+            self._requeue([s.pk for s, _m in chunk[at + 1 :] + self.building])
+            return False
+        # Any other error: the one it was sending is "unknown" (the server may have it)
+        # once the lease runs out; the error is raised.
+        self.untried = {s.pk for s, _m in chunk[at + 1 :]}
         self.failure = outcome.error
         return False
+
+    def _defer(self, sends: list[Send]) -> None:
+        """The server said "try again later" to these: no delivery, due again after
+        MAIL_RETRY_DELAY (doubled per deferral), counted as a deferral."""
+        with transaction.atomic():
+            Delivery.objects.filter(send_id__in=[send.pk for send in sends]).delete()
+            for send in sends:
+                delay = min(MAIL_RETRY_MAX, MAIL_RETRY_DELAY * 2 ** min(send.deferrals, 8))
+                self.counts[f"deferred:{Reason.MAIL_DEFERRED}"] += Send.objects.filter(
+                    pk=send.pk, claim=self.claim, status=SendStatus.CLAIMED
+                ).update(
+                    status=SendStatus.SCHEDULED,
+                    claim=None,
+                    claimed_at=None,
+                    sending_at=None,
+                    due_at=self.now + delay,
+                    reason=Reason.MAIL_DEFERRED,
+                    deferrals=F("deferrals") + 1,
+                )
 
     def _requeue(self, ids: list[int]) -> None:
         """The server went away: these, and every send not yet checked, back to the queue

@@ -135,7 +135,7 @@ class SendStatus(models.TextChoices):
     CLAIMED = "claimed", _("being sent")
     SENT = "sent", _("sent")
     SKIPPED = "skipped", _("skipped")
-    UNKNOWN = "unknown", _("unknown (worker lost while sending)")
+    UNKNOWN = "unknown", _("unknown (may have been delivered)")
 
 
 class Reason(models.TextChoices):
@@ -157,6 +157,10 @@ class Reason(models.TextChoices):
     NO_TEMPLATE = "no_template", _("no template (or it does not render)")
     NO_PROPOSITION = "no_proposition", _("nothing to offer")
     REFUSED = "refused", _("mail server refused")
+    # Status "scheduled" again: the mail server answered "try again later" (4xx).
+    MAIL_DEFERRED = "mail_deferred", _("mail server asked to try again later")
+    # Status "unknown": the mail server had the message and never answered.
+    NO_ANSWER = "no_answer", _("mail server did not answer")
     # Status "unknown": handed to the mail server by a worker that died before it heard back.
     WORKER_LOST = "worker_lost", _("worker lost while handing the mail over")
 

@@ -253,14 +253,19 @@ def sends_process(claim: uuid.UUID, *, now: dt.datetime) -> dict[str, int]:
 
 
 def sends_send_due(*, now: dt.datetime, limit: int | None = None) -> dict[str, int]:
-    """Claim and process batches until nothing is due (or `limit` batches)."""
+    """Claim and process batches until nothing is due (or `limit` batches), or until the
+    mail server is unavailable (its mails requeued: the next tick tries again, rather
+    than this one trying again and again)."""
     totals: dict[str, int] = defaultdict(int)
     batches = 0
     while limit is None or batches < limit:
         claim = sends_claim(now=now)
         if claim is None:
             break
-        for key, value in sends_process(claim, now=now).items():
+        counts = sends_process(claim, now=now)
+        for key, value in counts.items():
             totals[key] += value
         batches += 1
+        if counts.get("requeued"):
+            break
     return dict(totals)

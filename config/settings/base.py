@@ -236,9 +236,16 @@ OUTBOX_DIR = VAR_DIR / "outbox"
 if ANYMAIL_ESP:
     EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
 elif env.str("EMAIL_URL", default=""):
-    vars().update(env.email_url("EMAIL_URL"))
+    _email = env.email_url("EMAIL_URL")
+    vars().update(_email)
+    if _email["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend":
+        # Django's, telling "the server may have it" from "it was not taken" (core/mail.py).
+        EMAIL_BACKEND = "core.mail.SmtpEmailBackend"
 else:
     EMAIL_BACKEND = "core.mail.OutboxEmailBackend"
+# Seconds a mail server may take to answer; then the message is retried when it cannot
+# have arrived, and "unknown" when it may have (never sent twice).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 
 # --- Celery ---------------------------------------------------------------------------
 # Default broker: kombu's filesystem transport under var/broker, so `make run` needs no
