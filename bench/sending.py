@@ -204,7 +204,7 @@ BACKGROUND_CONSENT_SQL = """
 INSERT INTO consent_consentstate (profile_id, topic_id, status, basis, requested_at,
                                   confirmed_at, updated_at, consent_text_id)
 SELECT g, %(topic)s, 'confirmed', 'double_opt_in', %(at)s, %(at)s, %(at)s, %(text)s
-FROM generate_series(%(first)s, %(last)s) AS g WHERE (g * 2654435761::bigint) %% 100 < 45
+FROM generate_series(%(first)s::int, %(last)s::int) AS g WHERE (g * 2654435761::bigint) %% 100 < 45
 """
 
 

@@ -390,6 +390,19 @@ class Stack:
         self.write_key = self.write_key.splitlines()[-1].strip()
         self.admin_token = self.admin_token.splitlines()[-1].strip()
 
+    def kill(self, name: str) -> None:
+        """SIGKILL to a service's process group: its master and its children, no clean-up
+        (what the OOM killer or a lost machine does)."""
+        process = self.processes[name]
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def respawn(self, name: str) -> None:
+        """A service started again with its compose command, as compose's restart policy
+        starts a container that died."""
+        self._spawn(name, compose_command(compose_file()["services"][name], self.dotenv))
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _spawn(self, name: str, command: list[str]) -> None:
